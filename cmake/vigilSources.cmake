@@ -1,0 +1,41 @@
+# The one list of vigil's files. Paths are relative to the repository root.
+# To add a header or a source: append it here (no globs, on purpose).
+
+# Every header under include/vigil/ that a user may include, detail/ included.
+# Each gets a self-containment check (tests/CMakeLists.txt, target vigil_header_check).
+# include/vigil/version.hpp is generated from cmake/version.hpp.in and is not listed here.
+set(VIGIL_PUBLIC_HEADERS
+    include/vigil/vigil.hpp
+    include/vigil/chrono.hpp
+    include/vigil/restart_policy.hpp
+    include/vigil/backoff_policy.hpp
+    include/vigil/restart_intensity.hpp
+    include/vigil/errors.hpp
+    include/vigil/event.hpp
+    include/vigil/event_bus.hpp
+    include/vigil/subscriber.hpp
+    include/vigil/log_subscriber.hpp
+    include/vigil/task_context.hpp
+    include/vigil/task_spec.hpp
+    include/vigil/task_outcome.hpp
+    include/vigil/task_handle.hpp
+    include/vigil/supervisor_options.hpp
+    include/vigil/supervisor.hpp
+    include/vigil/shutdown.hpp
+    include/vigil/detail/wait_queue.hpp
+    include/vigil/detail/oneshot.hpp
+    include/vigil/detail/enum_formatter.hpp
+    include/vigil/detail/attempt_state.hpp)
+
+# The compiled part of the library target vigil (non-template code only).
+set(VIGIL_SOURCES
+    src/errors.cpp
+    src/event.cpp
+    src/event_bus.cpp
+    src/log_subscriber.cpp
+    src/backoff_policy.cpp
+    src/task_spec.cpp
+    src/task_context.cpp
+    src/subscriber.cpp
+    src/task_handle.cpp
+    src/supervisor.cpp)

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <vigil/chrono.hpp>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/cancellation_signal.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace vigil::detail {
+
+struct attempt_state;
+
+/// What a running attempt reports back to its supervisor (implemented by the supervisor core).
+class attempt_observer {
+ public:
+  virtual void on_ready(std::shared_ptr<attempt_state> attempt) = 0;
+
+ protected:
+  ~attempt_observer() = default;
+};
+
+/// One attempt of one task, shared by the supervisor, the attempt's completion handler and every
+/// copy of its `task_context`. One allocation per attempt.
+struct attempt_state : std::enable_shared_from_this<attempt_state> {
+  attempt_state(std::shared_ptr<const std::string> task_name, std::uint32_t number,
+                asio::any_io_executor task_executor, std::weak_ptr<attempt_observer> watcher)
+      : name(std::move(task_name)),
+        attempt(number),
+        executor(std::move(task_executor)),
+        observer(std::move(watcher)),
+        last_heartbeat(clock::now().time_since_epoch().count()) {}
+
+  const std::shared_ptr<const std::string> name;
+  const std::uint32_t attempt;
+  const asio::any_io_executor executor;  ///< the task's strand: the attempt runs here
+  const std::weak_ptr<attempt_observer> observer;
+
+  std::atomic<bool> stop{false};   ///< set before cancellation is emitted
+  std::atomic<bool> ready{false};  ///< `task_context::ready()` was called
+  std::atomic<clock::rep> last_heartbeat;
+
+  /// Bound to the attempt's `co_spawn`; emitted only on `executor` (Asio's thread rules).
+  asio::cancellation_signal signal;
+  /// Supervisor strand only: the attempt is being stopped because its timeout fired.
+  bool timed_out = false;
+};
+
+}  // namespace vigil::detail

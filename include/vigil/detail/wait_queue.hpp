@@ -1,0 +1,154 @@
+#pragma once
+
+#include <asio/associated_cancellation_slot.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/error.hpp>
+#include <asio/execution/outstanding_work.hpp>
+#include <asio/post.hpp>
+#include <asio/prefer.hpp>
+
+#include <mutex>
+#include <system_error>
+#include <utility>
+
+namespace vigil::detail {
+
+/// Posts `handler(ec, value)` to the handler's associated executor: never inline, so a
+/// completion can be triggered while a lock is held or from inside the initiating call.
+template <class Handler, class T>
+void post_completion(Handler handler, std::error_code ec, T value) {
+  auto executor = asio::get_associated_executor(handler);
+  asio::post(std::move(executor),
+             [handler = std::move(handler), ec, value = std::move(value)]() mutable {
+               std::move(handler)(ec, std::move(value));
+             });
+}
+
+/// A FIFO of parked asynchronous waiters completing with `void(std::error_code, T)`.
+///
+/// Not a synchronisation object by itself: every member is called with the owner's mutex held
+/// (the one passed to the constructor), which the per-operation cancellation handler locks too.
+/// Completions are always posted to the waiter's associated executor, and each waiter keeps that
+/// executor's work count up while parked (a parked waiter is pending work, as in Asio).
+///
+/// Cancellation: terminal, partial and total cancellation complete the waiter with
+/// `asio::error::operation_aborted`, as Asio I/O objects do; it must be emitted under the
+/// waiter's executor rules (from the coroutine's executor), as for any Asio operation.
+template <class T>
+class wait_queue {
+ public:
+  explicit wait_queue(std::mutex& mutex) noexcept : mutex_(&mutex) {}
+  wait_queue(const wait_queue&) = delete;
+  wait_queue& operator=(const wait_queue&) = delete;
+
+  /// Completes whatever is still parked with `operation_aborted`.
+  ~wait_queue() {
+    std::lock_guard lock(*mutex_);
+    complete_all(asio::error::operation_aborted, T{});
+  }
+
+  bool empty() const noexcept { return head_ == nullptr; }
+
+  /// Parks `handler` until `complete_one` / `complete_all` or its cancellation.
+  template <class Handler>
+  void push(Handler&& handler) {
+    link(new node<std::decay_t<Handler>>(*this, std::forward<Handler>(handler)));
+  }
+
+  /// Completes the oldest waiter with `(ec, value)`; false when none is parked.
+  bool complete_one(std::error_code ec, T value) {
+    node_base* first = head_;
+    if (first == nullptr)
+      return false;
+    unlink(first);
+    first->complete(ec, std::move(value));
+    return true;
+  }
+
+  /// Completes every parked waiter with a copy of `value`.
+  void complete_all(std::error_code ec, const T& value) {
+    while (head_ != nullptr)
+      complete_one(ec, value);
+  }
+
+ private:
+  struct node_base {
+    node_base* prev = nullptr;
+    node_base* next = nullptr;
+    bool linked = false;
+    /// Posts the completion and frees the node.
+    virtual void complete(std::error_code ec, T value) = 0;
+
+   protected:
+    ~node_base() = default;
+  };
+
+  template <class Handler>
+  struct node final : node_base {
+    using work_executor =
+        std::decay_t<decltype(asio::prefer(std::declval<asio::associated_executor_t<Handler>>(),
+                                           asio::execution::outstanding_work.tracked))>;
+
+    node(wait_queue& queue, Handler handler)
+        : queue_(&queue),
+          handler_(std::move(handler)),
+          work_(asio::prefer(asio::get_associated_executor(handler_),
+                             asio::execution::outstanding_work.tracked)) {
+      auto slot = asio::get_associated_cancellation_slot(handler_);
+      if (slot.is_connected())
+        slot.template emplace<cancel_handler>(this);
+    }
+
+    struct cancel_handler {
+      explicit cancel_handler(node* owner) noexcept : self(owner) {}
+      node* self;
+      void operator()(asio::cancellation_type type) const {
+        if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
+                     asio::cancellation_type::total)) == asio::cancellation_type::none)
+          return;
+        wait_queue* queue = self->queue_;
+        std::lock_guard lock(*queue->mutex_);
+        if (!self->linked)
+          return;  // already completed: its completion is on its way
+        queue->unlink(self);
+        self->complete(asio::error::operation_aborted, T{});
+      }
+    };
+
+    void complete(std::error_code ec, T value) override {
+      auto work = std::move(work_);
+      asio::post(work, [handler = std::move(handler_), ec, value = std::move(value)]() mutable {
+        // Runs on the waiter's executor: the slot is ours until here, free it for reuse.
+        asio::get_associated_cancellation_slot(handler).clear();
+        std::move(handler)(ec, std::move(value));
+      });
+      delete this;
+    }
+
+    wait_queue* queue_;
+    Handler handler_;
+    work_executor work_;
+  };
+
+  void link(node_base* n) noexcept {
+    n->linked = true;
+    n->prev = tail_;
+    n->next = nullptr;
+    (tail_ != nullptr ? tail_->next : head_) = n;
+    tail_ = n;
+  }
+
+  void unlink(node_base* n) noexcept {
+    (n->prev != nullptr ? n->prev->next : head_) = n->next;
+    (n->next != nullptr ? n->next->prev : tail_) = n->prev;
+    n->prev = n->next = nullptr;
+    n->linked = false;
+  }
+
+  std::mutex* mutex_;
+  node_base* head_ = nullptr;
+  node_base* tail_ = nullptr;
+};
+
+}  // namespace vigil::detail

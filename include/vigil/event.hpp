@@ -1,0 +1,73 @@
+#pragma once
+
+/// @file
+/// What the supervisor tells its observers: one `event` per lifecycle step.
+
+#include <vigil/chrono.hpp>
+#include <vigil/detail/enum_formatter.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace vigil {
+
+/// Every lifecycle step the supervisor publishes. `docs/events.md` says when each fires and
+/// which `event` fields it fills.
+enum class event_kind : std::uint8_t {
+  // One attempt of a task.
+  attempt_starting,   ///< an attempt is about to run (`attempt` is its number, from 1)
+  task_ready,         ///< the attempt called `task_context::ready()`
+  attempt_succeeded,  ///< the attempt returned normally
+  attempt_failed,     ///< the attempt threw; `reason` is `what()`
+  attempt_canceled,   ///< the attempt ended after a remove or shutdown asked it to stop
+  attempt_timed_out,  ///< the attempt ran past `task_spec::timeout` and was stopped
+  attempt_stalled,    ///< no heartbeat within `task_spec::stall_timeout`
+  backoff_scheduled,  ///< the next attempt starts after `delay`
+  // The registry.
+  task_add_requested,     ///< `supervisor::add` was called with a valid spec
+  task_added,             ///< the task is registered
+  task_add_failed,        ///< refused; `reason` is `already_exists` or `shutting_down`
+  task_remove_requested,  ///< `supervisor::remove` was called for a registered task
+  task_finished,  ///< the task ended for good, exactly once; `reason` starts with the outcome
+  task_removed,   ///< the task left the registry (always right after `task_finished`)
+  // Escalation.
+  retries_exhausted,   ///< the failure streak went past `task_spec::max_retries`
+  intensity_exceeded,  ///< more restarts than `restart_intensity` allows: the supervisor gives up
+  // Shutdown.
+  shutdown_requested,        ///< `shutdown()` started; `delay` is the grace period
+  all_stopped_within_grace,  ///< every task stopped in time; the supervisor is done
+  grace_exceeded,            ///< tasks ignored cancellation past their grace; `reason` names them
+  // Diagnostics.
+  subscriber_overflow,  ///< this subscription lost `dropped` events (oldest first)
+  subscriber_panicked,  ///< a subscriber's `on_event` threw; `task` names the subscriber
+};
+
+/// The stable lowercase label of a kind, the same as its enumerator.
+std::string_view to_string(event_kind kind) noexcept;
+
+/// One lifecycle step. Cheap to copy for short names: both strings fit the small-string buffer
+/// of common task names.
+struct event {
+  std::uint64_t seq = 0;                       ///< strictly increasing per event bus (supervisor)
+  std::chrono::system_clock::time_point at{};  ///< wall-clock time of publication
+  event_kind kind{};                           ///< what happened
+  std::string task;  ///< the task (or subscriber) concerned; empty for supervisor-wide steps
+  std::uint32_t attempt = 0;  ///< attempt number (from 1) where one is concerned, else 0
+  duration delay{};           ///< backoff delay, timeout or grace period where one applies
+  std::string reason;         ///< failure text, outcome, or stuck task names; may be empty
+  std::uint64_t dropped = 0;  ///< `subscriber_overflow` only: how many events were lost
+};
+
+}  // namespace vigil
+
+template <>
+struct fmt::formatter<vigil::event_kind> : vigil::detail::enum_formatter<vigil::event_kind> {};
+
+/// Formats an event as one readable line without the timestamp, for example
+/// `#12 attempt_failed task=db attempt=3 reason="connection refused"`.
+template <>
+struct fmt::formatter<vigil::event> : fmt::formatter<std::string_view> {
+  auto format(const vigil::event& e, fmt::format_context& ctx) const -> decltype(ctx.out());
+};

@@ -1,0 +1,65 @@
+#pragma once
+
+/// @file
+/// How a supervisor behaves as a whole.
+
+#include <vigil/chrono.hpp>
+#include <vigil/detail/enum_formatter.hpp>
+#include <vigil/restart_intensity.hpp>
+#include <vigil/subscriber.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace vigil {
+
+/// Which children restart when one fails (Erlang's restart strategies).
+enum class strategy : std::uint8_t {
+  one_for_one,   ///< only the failed child restarts; the default
+  one_for_all,   ///< every child stops (reverse start order) and all restart (start order)
+  rest_for_one,  ///< the failed child and every child added after it stop and restart
+};
+
+/// The stable lowercase label of a strategy, the same as its enumerator.
+constexpr std::string_view to_string(strategy kind) noexcept {
+  switch (kind) {
+    case strategy::one_for_one:
+      return "one_for_one";
+    case strategy::one_for_all:
+      return "one_for_all";
+    case strategy::rest_for_one:
+      return "rest_for_one";
+  }
+  return "unknown";
+}
+
+/// Options of a `supervisor`, validated by its constructor (`std::invalid_argument` naming the
+/// field and the value).
+struct supervisor_options {
+  /// Which children restart when one fails. This release implements `one_for_one`.
+  vigil::strategy strategy = vigil::strategy::one_for_one;
+  /// Restarts tolerated before the supervisor gives up; no limit when unset.
+  std::optional<restart_intensity> intensity{};
+  /// At most this many attempts run at once; 0 means unlimited. A task holds its permit only
+  /// while an attempt runs, never during backoff; waiting tasks start in the order they queued.
+  std::size_t max_concurrent = 0;
+  /// One shared grace period for every task at shutdown; must not be negative.
+  duration shutdown_grace = std::chrono::seconds(10);
+  /// Bound of each subscriber's queue (see `subscription`); at least 1.
+  std::size_t bus_capacity = 1024;
+  /// SIGINT and SIGTERM start a graceful shutdown (through an `asio::signal_set`).
+  bool handle_signals = false;
+  /// Observers fed with every event, each isolated on its own strand and queue.
+  std::vector<std::shared_ptr<subscriber>> subscribers{};
+  /// Seed of the jitter generator; random when unset. Set it to make delays reproducible.
+  std::optional<std::uint64_t> seed{};
+};
+
+}  // namespace vigil
+
+template <>
+struct fmt::formatter<vigil::strategy> : vigil::detail::enum_formatter<vigil::strategy> {};

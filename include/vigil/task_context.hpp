@@ -1,0 +1,68 @@
+#pragma once
+
+/// @file
+/// What a task attempt knows about itself and tells its supervisor.
+
+#include <vigil/detail/attempt_state.hpp>
+
+#include <asio/any_io_executor.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace vigil {
+
+/// Handed by value to every attempt of a task; cheap to copy (one shared pointer).
+///
+/// @par Thread safety
+/// Every member may be called from any thread, also after the attempt ended.
+///
+/// @par Example
+/// @code
+/// asio::awaitable<void> poll(vigil::task_context ctx) {
+///   asio::steady_timer timer(ctx.executor());
+///   for (;;) {
+///     co_await fetch_once();
+///     ctx.ready();       // first success: the task is up
+///     ctx.heartbeat();   // progress, for the stall watchdog
+///     timer.expires_after(1s);
+///     co_await timer.async_wait(asio::use_awaitable);
+///   }
+/// }
+/// @endcode
+class task_context {
+ public:
+  explicit task_context(std::shared_ptr<detail::attempt_state> state) noexcept
+      : state_(std::move(state)) {}
+
+  /// The task's name.
+  const std::string& name() const noexcept { return *state_->name; }
+
+  /// This attempt's number: 1 for the first, counting every attempt of the task.
+  std::uint32_t attempt() const noexcept { return state_->attempt; }
+
+  /// The executor the attempt runs on: a strand of its own on the supervisor's execution
+  /// context. Create the attempt's I/O objects and timers on it.
+  const asio::any_io_executor& executor() const noexcept { return state_->executor; }
+
+  /// Records progress (one relaxed atomic store): the stall watchdog restarts an attempt that
+  /// stays silent longer than `task_spec::stall_timeout`.
+  void heartbeat() const noexcept {
+    state_->last_heartbeat.store(clock::now().time_since_epoch().count(),
+                                 std::memory_order_relaxed);
+  }
+
+  /// Tells the supervisor the task is up: publishes `task_ready` (once per attempt).
+  void ready() const;
+
+  /// True once the supervisor asked this attempt to stop (remove, shutdown, timeout). A CPU-bound
+  /// loop that awaits nothing should poll it; awaiting tasks are cancelled by Asio's
+  /// per-operation cancellation anyway.
+  bool stop_requested() const noexcept { return state_->stop.load(std::memory_order_acquire); }
+
+ private:
+  std::shared_ptr<detail::attempt_state> state_;
+};
+
+}  // namespace vigil

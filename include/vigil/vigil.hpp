@@ -1,0 +1,22 @@
+#pragma once
+
+/// @file
+/// Everything vigil offers, in one include.
+
+#include <vigil/backoff_policy.hpp>
+#include <vigil/chrono.hpp>
+#include <vigil/errors.hpp>
+#include <vigil/event.hpp>
+#include <vigil/event_bus.hpp>
+#include <vigil/log_subscriber.hpp>
+#include <vigil/restart_intensity.hpp>
+#include <vigil/restart_policy.hpp>
+#include <vigil/shutdown.hpp>
+#include <vigil/subscriber.hpp>
+#include <vigil/supervisor.hpp>
+#include <vigil/supervisor_options.hpp>
+#include <vigil/task_context.hpp>
+#include <vigil/task_handle.hpp>
+#include <vigil/task_outcome.hpp>
+#include <vigil/task_spec.hpp>
+#include <vigil/version.hpp>

@@ -1,0 +1,777 @@
+#include <vigil/supervisor.hpp>
+
+#include <vigil/errors.hpp>
+
+#include "text.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+
+#include <csignal>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <unordered_map>
+
+namespace vigil {
+namespace detail {
+namespace {
+
+/// Where a task is between `add` and `task_removed`.
+enum class task_state : std::uint8_t {
+  waiting,   ///< queued for a `max_concurrent` permit
+  running,   ///< an attempt is in flight
+  backoff,   ///< between attempts
+  stopping,  ///< an attempt was asked to stop (remove or shutdown)
+  finished,  ///< outcome delivered; only late completions still refer to it
+};
+
+/// A task as the supervisor strand sees it. Owned by the registry; pending timers and the
+/// in-flight attempt hold it too, so `spec.fn` outlives every attempt it started.
+struct task_record : std::enable_shared_from_this<task_record> {
+  task_record(task_spec&& s, const asio::any_io_executor& supervisor_strand,
+              asio::any_io_executor task_strand)
+      : name(std::make_shared<const std::string>(std::move(s.name))),
+        spec(std::move(s)),
+        handle(std::make_shared<task_handle_state>(*name)),
+        executor(std::move(task_strand)),
+        timer(supervisor_strand) {}
+
+  const std::shared_ptr<const std::string> name;
+  const task_spec spec;  // `spec.name` was moved into `name`
+  const std::shared_ptr<task_handle_state> handle;
+  const asio::any_io_executor executor;  // the task's own strand
+  std::uint64_t order = 0;               // add order, for list(); set under the registry lock
+
+  // Supervisor strand only.
+  asio::steady_timer timer;            // backoff, attempt timeout or stop grace: one at a time
+  std::uint64_t timer_generation = 0;  // bumped on every (re)arm: a stale expiry is ignored
+  task_state state = task_state::waiting;
+  bool stop_requested = false;  // removed or shutting down: the next end is final
+  std::uint32_t attempts = 0;   // started, in all
+  std::uint32_t streak = 0;     // consecutive failures
+  time_point started_at{};
+  std::shared_ptr<attempt_state> current;  // the attempt in flight, if any
+  std::exception_ptr last_error;
+  std::string last_reason;
+  task_record* prev = nullptr;  // registry in add order (the strand's view)
+  task_record* next = nullptr;
+};
+
+/// Restarts within the intensity period: a ring of the last `max_restarts` timestamps,
+/// O(1) per restart however many the window holds.
+class intensity_window {
+ public:
+  explicit intensity_window(restart_intensity limit)
+      : period_(limit.period), stamps_(limit.max_restarts) {}
+
+  /// Records a restart at `now`; false when it is one more than the limit allows.
+  bool admit(time_point now) {
+    if (stamps_.empty())
+      return false;
+    if (count_ < stamps_.size()) {
+      stamps_[(head_ + count_++) % stamps_.size()] = now;
+      return true;
+    }
+    if (now - stamps_[head_] < period_)
+      return false;  // the oldest is still in the window
+    stamps_[head_] = now;
+    head_ = (head_ + 1) % stamps_.size();
+    return true;
+  }
+
+ private:
+  duration period_;
+  std::vector<time_point> stamps_;
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+};
+
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+
+/// One rethrow per failure: the fatal flag and the text together.
+struct failure_info {
+  bool fatal = false;
+  std::string what;
+};
+
+failure_info inspect(const std::exception_ptr& error) {
+  if (!error)
+    return {};
+  try {
+    std::rethrow_exception(error);
+  } catch (const fatal_error& e) {
+    return {true, e.what()};
+  } catch (const std::exception& e) {
+    return {false, e.what()};
+  } catch (...) {
+    return {false, "unknown exception (not derived from std::exception)"};
+  }
+}
+
+void validate(const supervisor_options& options) {
+  const auto fail = [](std::string_view field, const std::string& detail) {
+    throw std::invalid_argument(fmt::format("vigil: supervisor_options.{} {}", field, detail));
+  };
+  if (options.strategy != strategy::one_for_one)
+    fail("strategy", fmt::format("{} is not implemented yet; use one_for_one", options.strategy));
+  if (options.shutdown_grace < duration::zero())
+    fail("shutdown_grace",
+         fmt::format("must not be negative, got {}", to_text(options.shutdown_grace)));
+  if (options.bus_capacity == 0)
+    fail("bus_capacity", "must be at least 1, got 0");
+  if (options.intensity) {
+    if (options.intensity->period <= duration::zero())
+      fail("intensity.period",
+           fmt::format("must be positive, got {}", to_text(options.intensity->period)));
+    if (options.intensity->max_restarts > 1'000'000)
+      fail("intensity.max_restarts",
+           fmt::format("must be at most 1000000 (use a shorter period), got {}",
+                       options.intensity->max_restarts));
+  }
+  for (std::size_t i = 0; i < options.subscribers.size(); ++i)
+    if (!options.subscribers[i])
+      fail(fmt::format("subscribers[{}]", i), "must not be null");
+}
+
+/// Feeds one user subscriber from its own subscription, on its own strand, until the bus closes.
+asio::awaitable<void> drive_subscriber(subscription events, std::shared_ptr<subscriber> target,
+                                       std::weak_ptr<supervisor_core> owner);
+
+}  // namespace
+
+class supervisor_core final : public std::enable_shared_from_this<supervisor_core>,
+                              public attempt_observer {
+ public:
+  supervisor_core(asio::any_io_executor executor, supervisor_options options)
+      : executor_(std::move(executor)),
+        strand_(asio::make_strand(executor_)),
+        options_((validate(options), std::move(options))),
+        shutdown_timer_(strand_),
+        rng_(options_.seed ? *options_.seed : std::random_device{}()) {
+    if (options_.intensity)
+      intensity_.emplace(*options_.intensity);
+  }
+
+  /// The part of construction that needs `shared_from_this`.
+  void start() {
+    for (const auto& target : options_.subscribers)
+      asio::co_spawn(
+          asio::make_strand(executor_),
+          drive_subscriber(bus_.subscribe(options_.bus_capacity), target, weak_from_this()),
+          [](const std::exception_ptr&) {});  // drive_subscriber catches everything
+    if (options_.handle_signals) {
+      signals_.emplace(strand_, SIGINT, SIGTERM);
+      signals_->async_wait([weak = weak_from_this()](std::error_code ec, int) {
+        if (ec)
+          return;
+        if (auto self = weak.lock())
+          self->shutdown();
+      });
+    }
+  }
+
+  // ---- any thread --------------------------------------------------------------------------
+
+  task_handle add(task_spec spec) {
+    vigil::validate(spec);
+    auto record =
+        std::make_shared<task_record>(std::move(spec), strand_, asio::make_strand(executor_));
+    std::string_view refusal;
+    {
+      std::lock_guard lock(registry_mutex_);
+      if (!accepting_)
+        refusal = "shutting_down";
+      else if (registry_.contains(*record->name))
+        refusal = "already_exists";
+      else {
+        record->order = next_order_++;
+        registry_.emplace(*record->name, record);
+        // Posted under the lock: the strand sees adds and the shutdown in the order they won it.
+        asio::post(strand_, [self = shared_from_this(), record] { self->start_task(record); });
+        return task_handle(record->handle);
+      }
+    }
+    record->handle->outcome.set(
+        task_outcome{task_outcome::rejected, nullptr, std::string(refusal), 0});
+    asio::post(strand_, [self = shared_from_this(), name = record->name, refusal] {
+      self->emit(event_kind::task_add_requested, *name);
+      self->emit(event_kind::task_add_failed, *name, 0, {}, std::string(refusal));
+    });
+    return task_handle(record->handle);
+  }
+
+  bool remove(std::string_view name) {
+    std::lock_guard lock(registry_mutex_);
+    const auto found = registry_.find(name);
+    if (found == registry_.end())
+      return false;
+    asio::post(strand_,
+               [self = shared_from_this(), record = found->second] { self->remove_task(record); });
+    return true;
+  }
+
+  shutdown_handle shutdown() {
+    std::lock_guard lock(registry_mutex_);
+    if (accepting_) {
+      accepting_ = false;
+      asio::post(strand_, [self = shared_from_this()] { self->begin_shutdown(); });
+    }
+    return shutdown_handle(done_);
+  }
+
+  const std::shared_ptr<shutdown_state>& done() const noexcept { return done_; }
+
+  template <class Handler>
+  void wait_until_empty(Handler handler) {
+    std::lock_guard lock(registry_mutex_);
+    if (registry_.empty())
+      post_completion(std::move(handler), std::error_code{}, true);
+    else
+      empty_waiters_.push(std::move(handler));
+  }
+
+  std::vector<std::string> list() const {
+    std::vector<std::pair<std::uint64_t, std::string>> ordered;
+    {
+      std::lock_guard lock(registry_mutex_);
+      ordered.reserve(registry_.size());
+      for (const auto& [name, record] : registry_)
+        ordered.emplace_back(record->order, name);
+    }
+    std::sort(ordered.begin(), ordered.end());
+    std::vector<std::string> names;
+    names.reserve(ordered.size());
+    for (auto& entry : ordered)
+      names.push_back(std::move(entry.second));
+    return names;
+  }
+
+  bool contains(std::string_view name) const {
+    std::lock_guard lock(registry_mutex_);
+    return registry_.find(name) != registry_.end();
+  }
+
+  event_bus& bus() noexcept { return bus_; }
+  const asio::any_io_executor& executor() const noexcept { return executor_; }
+
+  void on_ready(std::shared_ptr<attempt_state> attempt) override {
+    asio::post(strand_, [self = shared_from_this(), attempt = std::move(attempt)] {
+      std::shared_ptr<task_record> record;
+      {
+        std::lock_guard lock(self->registry_mutex_);
+        const auto found = self->registry_.find(*attempt->name);
+        if (found != self->registry_.end())
+          record = found->second;
+      }
+      if (record && record->current == attempt)
+        self->emit(event_kind::task_ready, *record->name, attempt->attempt);
+    });
+  }
+
+ private:
+  using record_ptr = std::shared_ptr<task_record>;
+
+  // ---- supervisor strand only from here on ------------------------------------------------
+
+  void emit(event_kind kind, const std::string& task, std::uint32_t attempt = 0,
+            duration delay = {}, std::string reason = {}) {
+    event e;
+    e.kind = kind;
+    e.task = task;
+    e.attempt = attempt;
+    e.delay = delay;
+    e.reason = std::move(reason);
+    bus_.publish(std::move(e));
+  }
+
+  void start_task(const record_ptr& record) {
+    emit(event_kind::task_add_requested, *record->name);
+    emit(event_kind::task_added, *record->name);
+    link(record.get());
+    try_start(record);
+  }
+
+  void try_start(const record_ptr& record) {
+    if (options_.max_concurrent != 0 && running_ >= options_.max_concurrent) {
+      record->state = task_state::waiting;
+      permit_queue_.push_back(record);
+      return;
+    }
+    begin_attempt(record);
+  }
+
+  void begin_attempt(const record_ptr& record) {
+    ++running_;
+    record->state = task_state::running;
+    const std::uint32_t number = ++record->attempts;
+    auto attempt =
+        std::make_shared<attempt_state>(record->name, number, record->executor, weak_from_this());
+    record->current = attempt;
+    record->started_at = clock::now();
+    emit(event_kind::attempt_starting, *record->name, number);
+    if (record->spec.timeout)
+      arm(record, *record->spec.timeout,
+          [](supervisor_core& self, const record_ptr& r) { self.on_timeout(r); });
+
+    asio::awaitable<void> body;
+    std::exception_ptr thrown;
+    try {
+      body = record->spec.fn(task_context(attempt));
+      if (!body.valid())
+        throw std::logic_error("task_fn returned an empty awaitable");
+    } catch (...) {
+      thrown = std::current_exception();
+    }
+    if (thrown) {  // the body could not even start: end the attempt from the strand's queue
+      asio::post(strand_, [self = shared_from_this(), record, attempt, thrown] {
+        self->on_attempt_end(record, attempt, thrown);
+      });
+      return;
+    }
+    asio::co_spawn(record->executor, std::move(body),
+                   asio::bind_cancellation_slot(
+                       attempt->signal.slot(),
+                       asio::bind_executor(strand_, [self = shared_from_this(), record,
+                                                     attempt](std::exception_ptr error) {
+                         self->on_attempt_end(record, attempt, std::move(error));
+                       })));
+  }
+
+  void on_attempt_end(const record_ptr& record, const std::shared_ptr<attempt_state>& attempt,
+                      std::exception_ptr error) {
+    if (record->current != attempt)
+      return;  // abandoned earlier: already reported
+    record->current.reset();
+    --running_;
+    disarm(*record);
+    const duration ran_for = clock::now() - record->started_at;
+    const failure_info failure = inspect(error);
+    if (error) {
+      record->last_error = error;
+      record->last_reason = failure.what;
+    }
+
+    if (record->stop_requested) {
+      emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, failure.what);
+      finish(record, task_outcome::canceled);
+    } else if (attempt->timed_out) {
+      record->last_reason = fmt::format("attempt {} timed out after {}", attempt->attempt,
+                                        to_text(*record->spec.timeout));
+      record->last_error = std::make_exception_ptr(
+          std::system_error(make_error_code(errc::attempt_timed_out), record->last_reason));
+      emit(event_kind::attempt_timed_out, *record->name, attempt->attempt, *record->spec.timeout,
+           record->last_reason);
+      after_failure(record, ran_for);
+    } else if (!error) {
+      emit(event_kind::attempt_succeeded, *record->name, attempt->attempt);
+      record->streak = 0;
+      if (record->spec.restart == restart_policy::always)
+        schedule_restart(record, 1);
+      else
+        finish(record, task_outcome::completed);
+    } else if (failure.fatal) {
+      emit(event_kind::attempt_failed, *record->name, attempt->attempt, {}, failure.what);
+      finish(record, task_outcome::fatal);
+    } else {
+      emit(event_kind::attempt_failed, *record->name, attempt->attempt, {}, failure.what);
+      after_failure(record, ran_for);
+    }
+    grant_permits();
+    finish_shutdown_if_done();
+  }
+
+  void after_failure(const record_ptr& record, duration ran_for) {
+    if (record->spec.restart == restart_policy::never) {
+      finish(record, task_outcome::failed);
+      return;
+    }
+    const auto& reset_after = record->spec.backoff.reset_after;
+    if (reset_after && ran_for >= *reset_after)
+      record->streak = 0;
+    ++record->streak;
+    if (record->spec.max_retries && record->streak > *record->spec.max_retries) {
+      emit(event_kind::retries_exhausted, *record->name, record->attempts, {},
+           fmt::format("failed {} times in a row (max_retries {})", record->streak,
+                       *record->spec.max_retries));
+      finish(record, task_outcome::failed);
+      return;
+    }
+    if (intensity_ && !intensity_->admit(clock::now())) {
+      escalate(record);
+      return;
+    }
+    schedule_restart(record, record->streak);
+  }
+
+  void schedule_restart(const record_ptr& record, std::uint32_t retry) {
+    const duration delay = record->spec.backoff.delay(retry, rng_);
+    record->state = task_state::backoff;
+    emit(event_kind::backoff_scheduled, *record->name, record->attempts + 1, delay);
+    arm(record, delay, [](supervisor_core& self, const record_ptr& r) { self.try_start(r); });
+  }
+
+  void on_timeout(const record_ptr& record) {
+    const auto& attempt = record->current;
+    if (!attempt || record->stop_requested)
+      return;
+    attempt->timed_out = true;
+    request_stop(*attempt);
+    arm(record, record->spec.stop_grace,
+        [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
+  }
+
+  void remove_task(const record_ptr& record) {
+    if (record->state == task_state::finished || record->stop_requested)
+      return;
+    emit(event_kind::task_remove_requested, *record->name, record->attempts);
+    stop_task(record, record->spec.stop_grace);
+  }
+
+  /// Stops a task for good: at once when no attempt runs, else by cancelling the attempt. With
+  /// a `grace`, the attempt is abandoned if still running after it; without, the shutdown's
+  /// shared grace timer watches it.
+  void stop_task(const record_ptr& record, std::optional<duration> grace) {
+    record->stop_requested = true;
+    switch (record->state) {
+      case task_state::waiting:
+      case task_state::backoff:
+        finish(record, task_outcome::canceled);
+        return;
+      case task_state::running:
+      case task_state::stopping:
+        record->state = task_state::stopping;
+        request_stop(*record->current);
+        if (grace)
+          arm(record, *grace,
+              [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
+        else
+          disarm(*record);
+        return;
+      case task_state::finished:
+        return;
+    }
+  }
+
+  /// Cancellation is emitted on the attempt's own strand, as Asio requires; the flag is set
+  /// first so a CPU loop polling `stop_requested()` sees it even before the emit runs.
+  static void request_stop(attempt_state& attempt) {
+    attempt.stop.store(true, std::memory_order_release);
+    asio::post(attempt.executor, [attempt = attempt.shared_from_this()] {
+      attempt->signal.emit(asio::cancellation_type::terminal);
+    });
+  }
+
+  void abandon_after_grace(const record_ptr& record) {
+    if (!record->current)
+      return;
+    const duration grace = record->spec.stop_grace;
+    emit(event_kind::grace_exceeded, *record->name, record->current->attempt, grace,
+         fmt::format("{} ignored cancellation for {}", *record->name, to_text(grace)));
+    abandon(record, grace);
+    grant_permits();
+    finish_shutdown_if_done();
+  }
+
+  /// Gives up on an attempt that ignores cancellation: its coroutine is left to end on its own
+  /// (its completion is then ignored), its permit is released, the task ends `abandoned`.
+  void abandon(const record_ptr& record, duration grace) {
+    if (record->current) {
+      record->current.reset();
+      --running_;
+    }
+    record->last_reason = fmt::format("ignored cancellation past its grace of {}", to_text(grace));
+    finish(record, task_outcome::abandoned);
+  }
+
+  void finish(const record_ptr& record, task_outcome::code kind) {
+    disarm(*record);
+    if (record->state == task_state::waiting)
+      permit_queue_.erase(std::remove(permit_queue_.begin(), permit_queue_.end(), record),
+                          permit_queue_.end());
+    record->state = task_state::finished;
+    unlink(record.get());
+
+    task_outcome outcome;
+    outcome.kind = kind;
+    outcome.attempts = record->attempts;
+    if (kind != task_outcome::completed) {
+      outcome.error = record->last_error;
+      outcome.reason = record->last_reason;
+    }
+    if (kind == task_outcome::canceled && outcome.reason.empty())
+      outcome.reason = shutting_down_ ? "shutdown" : "removed";
+    emit(event_kind::task_finished, *record->name, record->attempts, {},
+         outcome.reason.empty() ? std::string(to_string(kind))
+                                : fmt::format("{}: {}", to_string(kind), outcome.reason));
+    emit(event_kind::task_removed, *record->name, record->attempts);
+    // One critical section: whoever sees the name gone also sees the outcome, and whoever
+    // sees the outcome can add the name again.
+    std::lock_guard lock(registry_mutex_);
+    const auto found = registry_.find(*record->name);
+    if (found != registry_.end() && found->second == record)
+      registry_.erase(found);
+    record->handle->outcome.set(std::move(outcome));
+    if (registry_.empty())
+      empty_waiters_.complete_all({}, true);
+  }
+
+  void grant_permits() {
+    while (options_.max_concurrent != 0 && running_ < options_.max_concurrent &&
+           !permit_queue_.empty()) {
+      record_ptr next = std::move(permit_queue_.front());
+      permit_queue_.pop_front();
+      begin_attempt(next);
+    }
+  }
+
+  void escalate(const record_ptr& record) {
+    const auto& limit = *options_.intensity;
+    const std::string why =
+        fmt::format("more than {} restarts within {} (last failure of {}: {})", limit.max_restarts,
+                    to_text(limit.period), *record->name, record->last_reason);
+    emit(event_kind::intensity_exceeded, *record->name, record->attempts, limit.period, why);
+    if (!escalation_)
+      escalation_ = std::make_exception_ptr(
+          intensity_exceeded("vigil: restart intensity exceeded: " + why, record->last_error));
+    finish(record, task_outcome::failed);
+    shutdown();
+  }
+
+  void begin_shutdown() {
+    shutting_down_ = true;
+    shutdown_started_ = clock::now();
+    emit(event_kind::shutdown_requested, {}, 0, options_.shutdown_grace);
+    for (task_record* r = tail_; r != nullptr;) {  // reverse start order
+      task_record* const previous = r->prev;
+      stop_task(r->shared_from_this(), std::nullopt);
+      r = previous;
+    }
+    if (head_ == nullptr) {
+      finish_shutdown(shutdown_report{});
+      return;
+    }
+    shutdown_timer_.expires_after(options_.shutdown_grace);
+    shutdown_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (!ec && !self->shutdown_finished_)
+        self->shutdown_grace_expired();
+    });
+  }
+
+  void shutdown_grace_expired() {
+    shutdown_report report;
+    report.within_grace = false;
+    for (task_record* r = head_; r != nullptr; r = r->next)
+      report.abandoned.push_back(*r->name);
+    emit(event_kind::grace_exceeded, {}, 0, options_.shutdown_grace,
+         fmt::format("{}", fmt::join(report.abandoned, ", ")));
+    while (tail_ != nullptr)
+      abandon(tail_->shared_from_this(), options_.shutdown_grace);
+    finish_shutdown(std::move(report));
+  }
+
+  void finish_shutdown_if_done() {
+    if (shutting_down_ && !shutdown_finished_ && head_ == nullptr) {
+      shutdown_timer_.cancel();
+      finish_shutdown(shutdown_report{});
+    }
+  }
+
+  void finish_shutdown(shutdown_report report) {
+    shutdown_finished_ = true;
+    report.took = clock::now() - shutdown_started_;
+    report.escalation = escalation_;
+    if (report.within_grace)
+      emit(event_kind::all_stopped_within_grace, {}, 0, report.took);
+    if (signals_)
+      signals_->cancel();
+    bus_.close();  // readers drain what is buffered, then their loops end
+    done_->set(std::move(report));
+  }
+
+  /// Arms the task's timer; a re-arm or `disarm` makes the earlier expiry a no-op.
+  template <class OnExpiry>
+  void arm(const record_ptr& record, duration after, OnExpiry on_expiry) {
+    const std::uint64_t generation = ++record->timer_generation;
+    record->timer.expires_after(after);
+    record->timer.async_wait(
+        [self = shared_from_this(), record, generation, on_expiry](std::error_code ec) {
+          if (!ec && record->timer_generation == generation)
+            on_expiry(*self, record);
+        });
+  }
+
+  static void disarm(task_record& record) {
+    ++record.timer_generation;
+    record.timer.cancel();
+  }
+
+  void link(task_record* r) noexcept {
+    r->prev = tail_;
+    r->next = nullptr;
+    (tail_ != nullptr ? tail_->next : head_) = r;
+    tail_ = r;
+  }
+
+  void unlink(task_record* r) noexcept {
+    if (r->prev == nullptr && head_ != r)
+      return;  // not linked
+    (r->prev != nullptr ? r->prev->next : head_) = r->next;
+    (r->next != nullptr ? r->next->prev : tail_) = r->prev;
+    r->prev = r->next = nullptr;
+  }
+
+  const asio::any_io_executor executor_;
+  const asio::strand<asio::any_io_executor> strand_;
+  const supervisor_options options_;
+  event_bus bus_;
+  const std::shared_ptr<shutdown_state> done_ = std::make_shared<shutdown_state>();
+
+  // Guarded by registry_mutex_: the names, the admission flag, the wait_until_empty waiters.
+  mutable std::mutex registry_mutex_;
+  std::unordered_map<std::string, record_ptr, string_hash, std::equal_to<>> registry_;
+  bool accepting_ = true;
+  std::uint64_t next_order_ = 0;
+  wait_queue<bool> empty_waiters_{registry_mutex_};
+
+  // Supervisor strand only.
+  task_record* head_ = nullptr;  // registered tasks in add order
+  task_record* tail_ = nullptr;
+  std::size_t running_ = 0;  // attempts holding a permit
+  std::deque<record_ptr> permit_queue_;
+  std::optional<intensity_window> intensity_;
+  asio::steady_timer shutdown_timer_;
+  std::optional<asio::signal_set> signals_;
+  std::mt19937_64 rng_;
+  std::exception_ptr escalation_;
+  time_point shutdown_started_{};
+  bool shutting_down_ = false;
+  bool shutdown_finished_ = false;
+};
+
+namespace {
+
+/// Calls `on_event`; returns what it threw, empty when it did not.
+std::string deliver(subscriber& target, const event& e) {
+  try {
+    target.on_event(e);
+    return {};
+  } catch (const std::exception& ex) {
+    return ex.what()[0] != '\0' ? ex.what() : "exception with an empty what()";
+  } catch (...) {
+    return "unknown exception (not derived from std::exception)";
+  }
+}
+
+asio::awaitable<void> drive_subscriber(subscription events, std::shared_ptr<subscriber> target,
+                                       std::weak_ptr<supervisor_core> owner) {
+  for (;;) {
+    std::optional<event> e = events.try_next();
+    if (!e) {
+      bool closed = false;
+      try {
+        e = co_await events.next();
+      } catch (const std::system_error&) {
+        closed = true;  // the bus closed (or the subscription was cancelled)
+      }
+      if (closed)
+        break;
+    }
+    const std::string failure = deliver(*target, *e);
+    // A panic while handling a diagnostic event is not published again: two subscribers that
+    // throw on everything would otherwise feed each other forever.
+    if (failure.empty() || e->kind == event_kind::subscriber_panicked ||
+        e->kind == event_kind::subscriber_overflow)
+      continue;
+    if (auto self = owner.lock()) {
+      event panic;
+      panic.kind = event_kind::subscriber_panicked;
+      panic.task = target->name();
+      panic.reason =
+          fmt::format("on_event threw on {} #{}: {}", to_string(e->kind), e->seq, failure);
+      self->bus().publish(std::move(panic));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace detail
+
+// ---- supervisor --------------------------------------------------------------------------------
+
+supervisor::supervisor(asio::any_io_executor executor, supervisor_options options)
+    : core_(std::make_shared<detail::supervisor_core>(std::move(executor), std::move(options))) {
+  core_->start();
+}
+
+supervisor::~supervisor() {
+  core_->shutdown();
+}
+
+task_handle supervisor::add(task_spec spec) {
+  return core_->add(std::move(spec));
+}
+
+bool supervisor::remove(std::string_view name) {
+  return core_->remove(name);
+}
+
+shutdown_handle supervisor::shutdown() {
+  return core_->shutdown();
+}
+
+asio::awaitable<shutdown_report> supervisor::run() {
+  auto done = core_->done();
+  shutdown_report report = co_await shutdown_handle(done).wait();
+  if (report.escalation)
+    std::rethrow_exception(report.escalation);
+  co_return report;
+}
+
+asio::awaitable<void> supervisor::wait_until_empty() {
+  // A named initiation: GCC 12 destroys the captures of a lambda temporary inside a co_await
+  // expression twice.
+  auto park = [core = core_](auto handler) { core->wait_until_empty(std::move(handler)); };
+  co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(std::error_code, bool)>(
+      park, asio::use_awaitable);
+}
+
+std::vector<std::string> supervisor::list() const {
+  return core_->list();
+}
+
+bool supervisor::contains(std::string_view name) const {
+  return core_->contains(name);
+}
+
+event_bus& supervisor::events() noexcept {
+  return core_->bus();
+}
+
+const asio::any_io_executor& supervisor::get_executor() const noexcept {
+  return core_->executor();
+}
+
+asio::awaitable<shutdown_report> shutdown_handle::wait() const {
+  auto state = state_;
+  if (auto report = state->get())
+    co_return std::move(*report);
+  co_return co_await state->async_wait(asio::use_awaitable);
+}
+
+}  // namespace vigil

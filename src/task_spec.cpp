@@ -1,0 +1,30 @@
+#include <vigil/task_spec.hpp>
+
+#include <fmt/format.h>
+#include "text.hpp"
+
+#include <stdexcept>
+
+namespace vigil {
+
+void validate(const task_spec& spec) {
+  if (spec.name.empty())
+    throw std::invalid_argument("vigil: task_spec.name must not be empty");
+  const auto fail = [&](std::string_view field, const std::string& detail) {
+    throw std::invalid_argument(
+        fmt::format("vigil: task \"{}\": task_spec.{} {}", spec.name, field, detail));
+  };
+  if (!spec.fn)
+    fail("fn", "must be set (got an empty function)");
+  if (static_cast<unsigned>(spec.restart) > static_cast<unsigned>(restart_policy::on_failure))
+    fail("restart",
+         fmt::format("is not a restart policy, got {}", static_cast<unsigned>(spec.restart)));
+  if (spec.timeout && *spec.timeout <= duration::zero())
+    fail("timeout", fmt::format("must be positive, got {}", detail::to_text(*spec.timeout)));
+  if (spec.stop_grace < duration::zero())
+    fail("stop_grace",
+         fmt::format("must not be negative, got {}", detail::to_text(spec.stop_grace)));
+  spec.backoff.validate(fmt::format("task \"{}\": task_spec.backoff", spec.name));
+}
+
+}  // namespace vigil
