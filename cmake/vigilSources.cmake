@@ -22,6 +22,8 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/supervisor_options.hpp
     include/vigil/supervisor.hpp
     include/vigil/shutdown.hpp
+    include/vigil/failure_decision.hpp
+    include/vigil/task_snapshot.hpp
     include/vigil/detail/wait_queue.hpp
     include/vigil/detail/oneshot.hpp
     include/vigil/detail/enum_formatter.hpp

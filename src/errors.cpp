@@ -19,6 +19,8 @@ class vigil_category final : public std::error_category {
         return "supervisor is shutting down";
       case errc::attempt_timed_out:
         return "task attempt timed out";
+      case errc::attempt_stalled:
+        return "task attempt stalled (no heartbeat)";
     }
     return "unknown vigil error";
   }

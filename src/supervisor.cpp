@@ -57,9 +57,10 @@ struct task_record : std::enable_shared_from_this<task_record> {
   asio::steady_timer timer;            // backoff, attempt timeout or stop grace: one at a time
   std::uint64_t timer_generation = 0;  // bumped on every (re)arm: a stale expiry is ignored
   task_state state = task_state::waiting;
-  bool stop_requested = false;  // removed or shutting down: the next end is final
-  std::uint32_t attempts = 0;   // started, in all
-  std::uint32_t streak = 0;     // consecutive failures
+  time_point state_since = clock::now();  // for snapshot(): time in state
+  bool stop_requested = false;            // removed or shutting down: the next end is final
+  std::uint32_t attempts = 0;             // started, in all
+  std::uint32_t streak = 0;               // consecutive failures
   time_point started_at{};
   std::shared_ptr<attempt_state> current;  // the attempt in flight, if any
   std::exception_ptr last_error;
@@ -267,6 +268,13 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     return registry_.find(name) != registry_.end();
   }
 
+  template <class Handler>
+  void snapshot(Handler handler) {
+    asio::post(strand_, [self = shared_from_this(), handler = std::move(handler)]() mutable {
+      post_completion(std::move(handler), std::error_code{}, self->take_snapshot());
+    });
+  }
+
   event_bus& bus() noexcept { return bus_; }
   const asio::any_io_executor& executor() const noexcept { return executor_; }
 
@@ -279,8 +287,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
         if (found != self->registry_.end())
           record = found->second;
       }
-      if (record && record->current == attempt)
+      if (record && record->current == attempt) {
+        record->state_since = clock::now();  // running → ready
         self->emit(event_kind::task_ready, *record->name, attempt->attempt);
+      }
     });
   }
 
@@ -288,6 +298,35 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   using record_ptr = std::shared_ptr<task_record>;
 
   // ---- supervisor strand only from here on ------------------------------------------------
+
+  std::vector<task_snapshot> take_snapshot() const {
+    const time_point now = clock::now();
+    std::vector<task_snapshot> tasks;
+    for (const task_record* r = head_; r != nullptr; r = r->next) {
+      task_snapshot& t = tasks.emplace_back();
+      t.name = *r->name;
+      t.attempt = r->attempts;
+      t.restarts = r->attempts > 0 ? r->attempts - 1 : 0;
+      t.in_state = now - r->state_since;
+      t.last_failure = r->last_reason;
+      switch (r->state) {
+        case task_state::waiting:
+          t.state = task_phase::starting;
+          break;
+        case task_state::running:
+          t.state = r->current->ready.load() ? task_phase::ready : task_phase::running;
+          break;
+        case task_state::backoff:
+          t.state = task_phase::backoff;
+          break;
+        case task_state::stopping:
+        case task_state::finished:
+          t.state = task_phase::stopping;
+          break;
+      }
+    }
+    return tasks;
+  }
 
   void emit(event_kind kind, const std::string& task, std::uint32_t attempt = 0,
             duration delay = {}, std::string reason = {}) {
@@ -309,7 +348,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   void try_start(const record_ptr& record) {
     if (options_.max_concurrent != 0 && running_ >= options_.max_concurrent) {
-      record->state = task_state::waiting;
+      enter(*record, task_state::waiting);
       permit_queue_.push_back(record);
       return;
     }
@@ -318,16 +357,14 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   void begin_attempt(const record_ptr& record) {
     ++running_;
-    record->state = task_state::running;
+    enter(*record, task_state::running);
     const std::uint32_t number = ++record->attempts;
     auto attempt =
         std::make_shared<attempt_state>(record->name, number, record->executor, weak_from_this());
     record->current = attempt;
     record->started_at = clock::now();
     emit(event_kind::attempt_starting, *record->name, number);
-    if (record->spec.timeout)
-      arm(record, *record->spec.timeout,
-          [](supervisor_core& self, const record_ptr& r) { self.on_timeout(r); });
+    watch_attempt(record);
 
     asio::awaitable<void> body;
     std::exception_ptr thrown;
@@ -370,19 +407,15 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (record->stop_requested) {
       emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, failure.what);
       finish(record, task_outcome::canceled);
-    } else if (attempt->timed_out) {
-      record->last_reason = fmt::format("attempt {} timed out after {}", attempt->attempt,
-                                        to_text(*record->spec.timeout));
-      record->last_error = std::make_exception_ptr(
-          std::system_error(make_error_code(errc::attempt_timed_out), record->last_reason));
-      emit(event_kind::attempt_timed_out, *record->name, attempt->attempt, *record->spec.timeout,
-           record->last_reason);
+    } else if (attempt->cut_short) {  // timed out or stalled: reported when it was detected
+      record->last_error = attempt->cut_short;
+      record->last_reason = inspect(attempt->cut_short).what;
       after_failure(record, ran_for);
     } else if (!error) {
       emit(event_kind::attempt_succeeded, *record->name, attempt->attempt);
       record->streak = 0;
       if (record->spec.restart == restart_policy::always)
-        schedule_restart(record, 1);
+        schedule_restart(record, record->spec.backoff.delay(1, rng_));
       else
         finish(record, task_outcome::completed);
     } else if (failure.fatal) {
@@ -401,6 +434,16 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       finish(record, task_outcome::failed);
       return;
     }
+    std::string note;
+    const failure_decision decision = classify(*record, note);
+    if (decision.action == failure_action::give_up) {
+      finish(record, task_outcome::failed);
+      return;
+    }
+    if (decision.action == failure_action::escalate) {
+      escalate(record);
+      return;
+    }
     const auto& reset_after = record->spec.backoff.reset_after;
     if (reset_after && ran_for >= *reset_after)
       record->streak = 0;
@@ -416,24 +459,87 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       escalate(record);
       return;
     }
-    schedule_restart(record, record->streak);
+    const duration delay = decision.action == failure_action::restart_after
+                               ? std::max(decision.delay, duration::zero())
+                               : record->spec.backoff.delay(record->streak, rng_);
+    schedule_restart(record, delay, std::move(note));
   }
 
-  void schedule_restart(const record_ptr& record, std::uint32_t retry) {
-    const duration delay = record->spec.backoff.delay(retry, rng_);
-    record->state = task_state::backoff;
-    emit(event_kind::backoff_scheduled, *record->name, record->attempts + 1, delay);
-    arm(record, delay, [](supervisor_core& self, const record_ptr& r) { self.try_start(r); });
+  /// The task's `classify` answer for its last failure (restart when it has none). An exception
+  /// from `classify` means restart; `note` then says so, for the `backoff_scheduled` reason.
+  static failure_decision classify(const task_record& record, std::string& note) {
+    if (!record.spec.classify)
+      return failure_decision::restart();
+    try {
+      return record.spec.classify(record.last_error);
+    } catch (...) {
+      note = fmt::format("classify threw ({}); restarting by policy",
+                         inspect(std::current_exception()).what);
+      return failure_decision::restart();
+    }
   }
 
-  void on_timeout(const record_ptr& record) {
-    const auto& attempt = record->current;
-    if (!attempt || record->stop_requested)
+  void schedule_restart(const record_ptr& record, duration delay, std::string note = {}) {
+    enter(*record, task_state::backoff);
+    emit(event_kind::backoff_scheduled, *record->name, record->attempts + 1, delay,
+         std::move(note));
+    arm(record, clock::now() + delay,
+        [](supervisor_core& self, const record_ptr& r) { self.try_start(r); });
+  }
+
+  /// Arms the attempt's watchdog at the earlier of its timeout and its stall deadline (one
+  /// timer per task does both).
+  void watch_attempt(const record_ptr& record) {
+    const task_spec& spec = record->spec;
+    if (!spec.timeout && !spec.stall_timeout)
       return;
-    attempt->timed_out = true;
+    time_point deadline = time_point::max();
+    if (spec.timeout)
+      deadline = record->started_at + *spec.timeout;
+    if (spec.stall_timeout)
+      deadline = std::min(deadline, last_heartbeat(*record->current) + *spec.stall_timeout);
+    arm(record, deadline, [](supervisor_core& self, const record_ptr& r) { self.on_watch(r); });
+  }
+
+  void on_watch(const record_ptr& record) {
+    const auto& attempt = record->current;
+    if (!attempt || record->stop_requested || attempt->cut_short)
+      return;
+    const task_spec& spec = record->spec;
+    const time_point now = clock::now();
+    if (spec.timeout && now - record->started_at >= *spec.timeout) {
+      cut_short(
+          record, event_kind::attempt_timed_out, errc::attempt_timed_out, *spec.timeout,
+          fmt::format("attempt {} timed out after {}", attempt->attempt, to_text(*spec.timeout)));
+    } else if (spec.stall_timeout && now - last_heartbeat(*attempt) >= *spec.stall_timeout) {
+      cut_short(record, event_kind::attempt_stalled, errc::attempt_stalled, *spec.stall_timeout,
+                fmt::format("attempt {} sent no heartbeat for {}", attempt->attempt,
+                            to_text(*spec.stall_timeout)));
+    } else {
+      watch_attempt(record);  // a heartbeat came in time: watch the next deadline
+    }
+  }
+
+  /// Stops an attempt that ran too long or stalled; it ends as a failure whatever it returns,
+  /// and is abandoned if it ignores cancellation past its `stop_grace`.
+  void cut_short(const record_ptr& record, event_kind kind, errc code, duration limit,
+                 std::string reason) {
+    const auto& attempt = record->current;
+    attempt->cut_short = std::make_exception_ptr(std::system_error(make_error_code(code), reason));
+    emit(kind, *record->name, attempt->attempt, limit, std::move(reason));
+    enter(*record, task_state::stopping);
     request_stop(*attempt);
-    arm(record, record->spec.stop_grace,
+    arm(record, clock::now() + record->spec.stop_grace,
         [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
+  }
+
+  static time_point last_heartbeat(const attempt_state& attempt) {
+    return time_point(duration(attempt.last_heartbeat.load(std::memory_order_relaxed)));
+  }
+
+  static void enter(task_record& record, task_state state) {
+    record.state = state;
+    record.state_since = clock::now();
   }
 
   void remove_task(const record_ptr& record) {
@@ -455,10 +561,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
         return;
       case task_state::running:
       case task_state::stopping:
-        record->state = task_state::stopping;
+        enter(*record, task_state::stopping);
         request_stop(*record->current);
         if (grace)
-          arm(record, *grace,
+          arm(record, clock::now() + *grace,
               [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
         else
           disarm(*record);
@@ -540,15 +646,19 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     }
   }
 
+  /// The supervisor gives up: a restart broke the intensity limit, or `classify` escalated.
   void escalate(const record_ptr& record) {
-    const auto& limit = *options_.intensity;
     const std::string why =
-        fmt::format("more than {} restarts within {} (last failure of {}: {})", limit.max_restarts,
-                    to_text(limit.period), *record->name, record->last_reason);
-    emit(event_kind::intensity_exceeded, *record->name, record->attempts, limit.period, why);
+        options_.intensity
+            ? fmt::format("more than {} restarts within {} (last failure of {}: {})",
+                          options_.intensity->max_restarts, to_text(options_.intensity->period),
+                          *record->name, record->last_reason)
+            : fmt::format("{} escalated its failure: {}", *record->name, record->last_reason);
+    emit(event_kind::intensity_exceeded, *record->name, record->attempts,
+         options_.intensity ? options_.intensity->period : duration{}, why);
     if (!escalation_)
       escalation_ = std::make_exception_ptr(
-          intensity_exceeded("vigil: restart intensity exceeded: " + why, record->last_error));
+          intensity_exceeded("vigil: supervisor gave up: " + why, record->last_error));
     finish(record, task_outcome::failed);
     shutdown();
   }
@@ -606,9 +716,9 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   /// Arms the task's timer; a re-arm or `disarm` makes the earlier expiry a no-op.
   template <class OnExpiry>
-  void arm(const record_ptr& record, duration after, OnExpiry on_expiry) {
+  void arm(const record_ptr& record, time_point at, OnExpiry on_expiry) {
     const std::uint64_t generation = ++record->timer_generation;
-    record->timer.expires_after(after);
+    record->timer.expires_at(at);
     record->timer.async_wait(
         [self = shared_from_this(), record, generation, on_expiry](std::error_code ec) {
           if (!ec && record->timer_generation == generation)
@@ -741,6 +851,13 @@ asio::awaitable<shutdown_report> supervisor::run() {
   if (report.escalation)
     std::rethrow_exception(report.escalation);
   co_return report;
+}
+
+asio::awaitable<std::vector<task_snapshot>> supervisor::snapshot() {
+  auto take = [core = core_](auto handler) { core->snapshot(std::move(handler)); };
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&,
+                                          void(std::error_code, std::vector<task_snapshot>)>(
+      take, asio::use_awaitable);
 }
 
 asio::awaitable<void> supervisor::wait_until_empty() {

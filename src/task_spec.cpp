@@ -21,6 +21,9 @@ void validate(const task_spec& spec) {
          fmt::format("is not a restart policy, got {}", static_cast<unsigned>(spec.restart)));
   if (spec.timeout && *spec.timeout <= duration::zero())
     fail("timeout", fmt::format("must be positive, got {}", detail::to_text(*spec.timeout)));
+  if (spec.stall_timeout && *spec.stall_timeout <= duration::zero())
+    fail("stall_timeout",
+         fmt::format("must be positive, got {}", detail::to_text(*spec.stall_timeout)));
   if (spec.stop_grace < duration::zero())
     fail("stop_grace",
          fmt::format("must not be negative, got {}", detail::to_text(spec.stop_grace)));

@@ -84,6 +84,9 @@ TEST_CASE("negative durations are refused", "[validation]") {
   spec.timeout = 0ms;
   require_refused(spec, {"task_spec.timeout", "positive", "0s"});
   spec = valid_spec();
+  spec.stall_timeout = 0s;
+  require_refused(spec, {"task_spec.stall_timeout", "positive", "0s"});
+  spec = valid_spec();
   spec.stop_grace = -1ms;
   require_refused(spec, {"task_spec.stop_grace", "-1ms"});
 }

@@ -38,6 +38,7 @@ enum class errc {
   already_exists,     ///< a task of that name is registered
   shutting_down,      ///< the supervisor no longer accepts tasks
   attempt_timed_out,  ///< an attempt ran past `task_spec::timeout`
+  attempt_stalled,    ///< an attempt sent no heartbeat within `task_spec::stall_timeout`
 };
 
 /// The category of `vigil::errc`; its name is "vigil".

@@ -7,6 +7,7 @@
 #include <vigil/shutdown.hpp>
 #include <vigil/supervisor_options.hpp>
 #include <vigil/task_handle.hpp>
+#include <vigil/task_snapshot.hpp>
 #include <vigil/task_spec.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -84,6 +85,10 @@ class supervisor {
   /// Completes once no task is registered (at once if none is). For batch work: add, wait until
   /// empty, then shut down.
   asio::awaitable<void> wait_until_empty();
+
+  /// A consistent picture of every registered task, in add order, taken on the supervisor's
+  /// strand. Not cancellable; completes as soon as the strand gets to it.
+  asio::awaitable<std::vector<task_snapshot>> snapshot();
 
   /// Names of the registered tasks, in the order they were added.
   std::vector<std::string> list() const;

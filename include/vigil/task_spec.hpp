@@ -5,6 +5,7 @@
 
 #include <vigil/backoff_policy.hpp>
 #include <vigil/chrono.hpp>
+#include <vigil/failure_decision.hpp>
 #include <vigil/restart_policy.hpp>
 #include <vigil/task_context.hpp>
 
@@ -47,6 +48,13 @@ struct task_spec {
   /// How long a cancelled attempt (remove, timeout) may take to stop before it is reported as
   /// `grace_exceeded` and abandoned. At shutdown, `supervisor_options::shutdown_grace` applies.
   duration stop_grace = std::chrono::seconds(5);
+  /// Hang detection: an attempt that calls `task_context::heartbeat()` less often than this is
+  /// stalled (`attempt_stalled`), cancelled and counted as a failure. Positive; `std::nullopt`
+  /// (the default) disables the watchdog.
+  std::optional<duration> stall_timeout{};
+  /// What a failure means (restart, restart after a delay, give up, escalate); restart by policy
+  /// when unset. Never consulted for `vigil::fatal_error`, which always gives up.
+  classify_fn classify{};
 };
 
 /// Throws `std::invalid_argument` naming the field and the value when `spec` is unusable: an

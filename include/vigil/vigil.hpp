@@ -8,6 +8,7 @@
 #include <vigil/errors.hpp>
 #include <vigil/event.hpp>
 #include <vigil/event_bus.hpp>
+#include <vigil/failure_decision.hpp>
 #include <vigil/log_subscriber.hpp>
 #include <vigil/restart_intensity.hpp>
 #include <vigil/restart_policy.hpp>
@@ -18,5 +19,6 @@
 #include <vigil/task_context.hpp>
 #include <vigil/task_handle.hpp>
 #include <vigil/task_outcome.hpp>
+#include <vigil/task_snapshot.hpp>
 #include <vigil/task_spec.hpp>
 #include <vigil/version.hpp>

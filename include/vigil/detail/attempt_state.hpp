@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <string>
 
@@ -45,8 +46,9 @@ struct attempt_state : std::enable_shared_from_this<attempt_state> {
 
   /// Bound to the attempt's `co_spawn`; emitted only on `executor` (Asio's thread rules).
   asio::cancellation_signal signal;
-  /// Supervisor strand only: the attempt is being stopped because its timeout fired.
-  bool timed_out = false;
+  /// Supervisor strand only: set when the supervisor cut the attempt short (timeout, stall);
+  /// the failure the attempt ends with, whatever it returns.
+  std::exception_ptr cut_short;
 };
 
 }  // namespace vigil::detail
