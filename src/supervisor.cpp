@@ -32,7 +32,8 @@ enum class task_state : std::uint8_t {
   waiting,   ///< queued for a `max_concurrent` permit
   running,   ///< an attempt is in flight
   backoff,   ///< between attempts
-  stopping,  ///< an attempt was asked to stop (remove or shutdown)
+  held,      ///< stopped by a one_for_all / rest_for_one group restart, waiting to start again
+  stopping,  ///< an attempt was asked to stop (remove, shutdown, timeout, stall, group restart)
   finished,  ///< outcome delivered; only late completions still refer to it
 };
 
@@ -59,6 +60,7 @@ struct task_record : std::enable_shared_from_this<task_record> {
   task_state state = task_state::waiting;
   time_point state_since = clock::now();  // for snapshot(): time in state
   bool stop_requested = false;            // removed or shutting down: the next end is final
+  bool queued_for_stop = false;           // in the supervisor's sequential stop queue
   std::uint32_t attempts = 0;             // started, in all
   std::uint32_t streak = 0;               // consecutive failures
   time_point started_at{};
@@ -129,8 +131,9 @@ void validate(const supervisor_options& options) {
   const auto fail = [](std::string_view field, const std::string& detail) {
     throw std::invalid_argument(fmt::format("vigil: supervisor_options.{} {}", field, detail));
   };
-  if (options.strategy != strategy::one_for_one)
-    fail("strategy", fmt::format("{} is not implemented yet; use one_for_one", options.strategy));
+  if (static_cast<unsigned>(options.strategy) > static_cast<unsigned>(strategy::rest_for_one))
+    fail("strategy",
+         fmt::format("is not a strategy, got {}", static_cast<unsigned>(options.strategy)));
   if (options.shutdown_grace < duration::zero())
     fail("shutdown_grace",
          fmt::format("must not be negative, got {}", to_text(options.shutdown_grace)));
@@ -164,6 +167,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
         strand_(asio::make_strand(executor_)),
         options_((validate(options), std::move(options))),
         shutdown_timer_(strand_),
+        group_timer_(strand_),
         rng_(options_.seed ? *options_.seed : std::random_device{}()) {
     if (options_.intensity)
       intensity_.emplace(*options_.intensity);
@@ -317,6 +321,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
           t.state = r->current->ready.load() ? task_phase::ready : task_phase::running;
           break;
         case task_state::backoff:
+        case task_state::held:
           t.state = task_phase::backoff;
           break;
         case task_state::stopping:
@@ -394,19 +399,27 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
                       std::exception_ptr error) {
     if (record->current != attempt)
       return;  // abandoned earlier: already reported
+    const bool group_stop = record == stopping_now_;
+    if (group_stop)
+      stopping_now_.reset();
     record->current.reset();
     --running_;
     disarm(*record);
     const duration ran_for = clock::now() - record->started_at;
     const failure_info failure = inspect(error);
-    if (error) {
+    // What a stopped attempt ends with is the cancellation, not a failure: only failures are
+    // kept as the task's last error.
+    const auto keep_failure = [&] {
       record->last_error = error;
       record->last_reason = failure.what;
-    }
+    };
 
     if (record->stop_requested) {
       emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, failure.what);
       finish(record, task_outcome::canceled);
+    } else if (group_stop) {  // stopped for a group restart: it starts again with the group
+      emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, failure.what);
+      hold(record);
     } else if (attempt->cut_short) {  // timed out or stalled: reported when it was detected
       record->last_error = attempt->cut_short;
       record->last_reason = inspect(attempt->cut_short).what;
@@ -419,12 +432,16 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       else
         finish(record, task_outcome::completed);
     } else if (failure.fatal) {
+      keep_failure();
       emit(event_kind::attempt_failed, *record->name, attempt->attempt, {}, failure.what);
       finish(record, task_outcome::fatal);
     } else {
+      keep_failure();
       emit(event_kind::attempt_failed, *record->name, attempt->attempt, {}, failure.what);
       after_failure(record, ran_for);
     }
+    if (group_stop)
+      advance_stops();
     grant_permits();
     finish_shutdown_if_done();
   }
@@ -462,7 +479,108 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     const duration delay = decision.action == failure_action::restart_after
                                ? std::max(decision.delay, duration::zero())
                                : record->spec.backoff.delay(record->streak, rng_);
-    schedule_restart(record, delay, std::move(note));
+    if (options_.strategy == strategy::one_for_one)
+      schedule_restart(record, delay, std::move(note));
+    else
+      restart_group(record, delay, std::move(note));
+  }
+
+  // ---- one_for_all / rest_for_one ----------------------------------------------------------
+  //
+  // A failure that restarts a child under one_for_all (every other child) or rest_for_one (the
+  // children added after it) stops those siblings one at a time, the last started first, each
+  // within its stop_grace; then, once all stopped and the failed child's backoff delay passed,
+  // the whole group starts again in start order. The same sequential queue stops the children
+  // of these strategies at shutdown.
+
+  void restart_group(const record_ptr& failed, duration delay, std::string note) {
+    hold(failed);
+    emit(event_kind::backoff_scheduled, *failed->name, failed->attempts + 1, delay,
+         std::move(note));
+    const time_point at = clock::now() + delay;
+    group_restart_at_ = group_pending_ ? std::max(group_restart_at_, at) : at;
+    group_pending_ = true;
+    bool after_failed = false;
+    for (task_record* r = head_; r != nullptr; r = r->next) {
+      if (r == failed.get()) {
+        after_failed = true;
+        continue;
+      }
+      if (options_.strategy == strategy::rest_for_one && !after_failed)
+        continue;
+      if (r->state != task_state::held && !r->stop_requested)
+        enqueue_stop(r->shared_from_this());
+    }
+    advance_stops();
+  }
+
+  void enqueue_stop(const record_ptr& record) {
+    if (record->queued_for_stop || record == stopping_now_)
+      return;
+    record->queued_for_stop = true;
+    // Kept in start order; stopped from the back: the last started stops first.
+    const auto position = std::upper_bound(
+        stop_queue_.begin(), stop_queue_.end(), record,
+        [](const record_ptr& a, const record_ptr& b) { return a->order < b->order; });
+    stop_queue_.insert(position, record);
+  }
+
+  /// Stops the next queued child when none is stopping; arms the group restart once all did.
+  void advance_stops() {
+    while (!stopping_now_ && !stop_queue_.empty()) {
+      record_ptr next = std::move(stop_queue_.back());
+      stop_queue_.pop_back();
+      next->queued_for_stop = false;
+      if (next->state == task_state::finished)
+        continue;
+      if (!next->current) {  // waiting, in backoff or held: nothing to wait for
+        if (next->stop_requested)
+          finish(next, task_outcome::canceled);
+        else
+          hold(next);
+        continue;
+      }
+      stopping_now_ = next;
+      enter(*next, task_state::stopping);
+      request_stop(*next->current);
+      arm(next, clock::now() + next->spec.stop_grace,
+          [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
+    }
+    if (!stopping_now_ && stop_queue_.empty() && group_pending_ && !shutting_down_) {
+      group_timer_.expires_at(group_restart_at_);
+      group_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (!ec)
+          self->start_group();
+      });
+    }
+  }
+
+  /// Parks a stopped group member until the group restarts; a `never` child is not restarted.
+  void hold(const record_ptr& record) {
+    if (record->spec.restart == restart_policy::never) {
+      if (record->last_reason.empty())
+        record->last_reason = "stopped with its group";
+      finish(record, task_outcome::canceled);
+      return;
+    }
+    disarm(*record);
+    if (record->state == task_state::waiting)
+      permit_queue_.erase(std::remove(permit_queue_.begin(), permit_queue_.end(), record),
+                          permit_queue_.end());
+    enter(*record, task_state::held);
+  }
+
+  void start_group() {
+    if (!group_pending_ || shutting_down_ || stopping_now_ || !stop_queue_.empty())
+      return;  // a later failure grew the group: advance_stops() re-arms when it is stopped
+    if (clock::now() < group_restart_at_) {
+      advance_stops();  // the deadline moved later: wait for it
+      return;
+    }
+    group_pending_ = false;
+    for (task_record* r = head_; r != nullptr; r = r->next)
+      if (r->state == task_state::held)
+        try_start(r->shared_from_this());
   }
 
   /// The task's `classify` answer for its last failure (restart when it has none). An exception
@@ -557,6 +675,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     switch (record->state) {
       case task_state::waiting:
       case task_state::backoff:
+      case task_state::held:
         finish(record, task_outcome::canceled);
         return;
       case task_state::running:
@@ -590,6 +709,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     emit(event_kind::grace_exceeded, *record->name, record->current->attempt, grace,
          fmt::format("{} ignored cancellation for {}", *record->name, to_text(grace)));
     abandon(record, grace);
+    if (record == stopping_now_) {
+      stopping_now_.reset();
+      advance_stops();
+    }
     grant_permits();
     finish_shutdown_if_done();
   }
@@ -598,6 +721,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   /// (its completion is then ignored), its permit is released, the task ends `abandoned`.
   void abandon(const record_ptr& record, duration grace) {
     if (record->current) {
+      if (!record->current->stop.load())
+        request_stop(*record->current);  // still queued for a sequential stop: ask anyway
       record->current.reset();
       --running_;
     }
@@ -667,10 +792,29 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     shutting_down_ = true;
     shutdown_started_ = clock::now();
     emit(event_kind::shutdown_requested, {}, 0, options_.shutdown_grace);
-    for (task_record* r = tail_; r != nullptr;) {  // reverse start order
-      task_record* const previous = r->prev;
-      stop_task(r->shared_from_this(), std::nullopt);
-      r = previous;
+    group_pending_ = false;
+    group_timer_.cancel();
+    if (options_.strategy == strategy::one_for_one) {
+      // Independent children: every stop request goes out at once, in reverse start order.
+      for (task_record* r = tail_; r != nullptr;) {
+        task_record* const previous = r->prev;
+        stop_task(r->shared_from_this(), std::nullopt);
+        r = previous;
+      }
+    } else {
+      // Children that depend on earlier ones stop one at a time, the last started first; those
+      // with no attempt running end at once.
+      for (task_record* r = tail_; r != nullptr;) {
+        task_record* const previous = r->prev;
+        if (r->current) {
+          r->stop_requested = true;
+          enqueue_stop(r->shared_from_this());
+        } else {
+          stop_task(r->shared_from_this(), std::nullopt);
+        }
+        r = previous;
+      }
+      advance_stops();
     }
     if (head_ == nullptr) {
       finish_shutdown(shutdown_report{});
@@ -690,6 +834,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       report.abandoned.push_back(*r->name);
     emit(event_kind::grace_exceeded, {}, 0, options_.shutdown_grace,
          fmt::format("{}", fmt::join(report.abandoned, ", ")));
+    for (const auto& queued : stop_queue_)
+      queued->queued_for_stop = false;
+    stop_queue_.clear();
+    stopping_now_.reset();
     while (tail_ != nullptr)
       abandon(tail_->shared_from_this(), options_.shutdown_grace);
     finish_shutdown(std::move(report));
@@ -766,6 +914,11 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   std::deque<record_ptr> permit_queue_;
   std::optional<intensity_window> intensity_;
   asio::steady_timer shutdown_timer_;
+  asio::steady_timer group_timer_;      // restart of a one_for_all / rest_for_one group
+  std::vector<record_ptr> stop_queue_;  // sequential stops, in start order, taken from the back
+  record_ptr stopping_now_;             // the one child the sequential stop waits for
+  time_point group_restart_at_{};
+  bool group_pending_ = false;
   std::optional<asio::signal_set> signals_;
   std::mt19937_64 rng_;
   std::exception_ptr escalation_;
