@@ -27,7 +27,8 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/detail/wait_queue.hpp
     include/vigil/detail/oneshot.hpp
     include/vigil/detail/enum_formatter.hpp
-    include/vigil/detail/attempt_state.hpp)
+    include/vigil/detail/attempt_state.hpp
+    include/vigil/systemd_notifier.hpp)
 
 # The compiled part of the library target vigil (non-template code only).
 set(VIGIL_SOURCES
@@ -40,4 +41,5 @@ set(VIGIL_SOURCES
     src/task_context.cpp
     src/subscriber.cpp
     src/task_handle.cpp
-    src/supervisor.cpp)
+    src/supervisor.cpp
+    src/systemd_notifier.cpp)

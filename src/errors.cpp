@@ -21,6 +21,8 @@ class vigil_category final : public std::error_category {
         return "task attempt timed out";
       case errc::attempt_stalled:
         return "task attempt stalled (no heartbeat)";
+      case errc::readiness_timed_out:
+        return "task attempt was not ready in time";
     }
     return "unknown vigil error";
   }

@@ -105,10 +105,11 @@ void subscription::reset() noexcept {
   if (!state_)
     return;
   {
+    detail::deferred_completions done;
     std::lock_guard lock(state_->bus->mutex);
     auto& list = state_->bus->subscribers;
     list.erase(std::remove(list.begin(), list.end(), state_.get()), list.end());
-    state_->waiters.complete_all(asio::error::operation_aborted, event{});
+    state_->waiters.complete_all(done, asio::error::operation_aborted, event{});
   }
   state_.reset();
 }
@@ -136,11 +137,12 @@ asio::awaitable<event> subscription::next() {
   // A named initiation, not a lambda temporary inside the co_await expression: GCC 12 destroys
   // such a lambda's captures twice.
   auto park = [state](auto handler) {
+    detail::deferred_completions done;
     std::lock_guard lock(state->bus->mutex);
     if (auto e = state->pop())
-      detail::post_completion(std::move(handler), std::error_code{}, std::move(*e));
+      done.post(std::move(handler), std::error_code{}, std::move(*e));
     else if (state->bus->closed)
-      detail::post_completion(std::move(handler), make_error_code(errc::bus_closed), event{});
+      done.post(std::move(handler), make_error_code(errc::bus_closed), event{});
     else
       state->waiters.push(std::move(handler));
   };
@@ -159,13 +161,14 @@ event_bus::~event_bus() {
 std::uint64_t event_bus::publish(event e) {
   if (e.at == std::chrono::system_clock::time_point{})
     e.at = std::chrono::system_clock::now();
+  detail::deferred_completions done;  // parked readers are woken after the unlock
   std::lock_guard lock(state_->mutex);
   if (state_->closed)
     return 0;
   e.seq = state_->next_seq++;
   for (detail::subscription_state* sub : state_->subscribers) {
     if (!sub->waiters.empty())
-      sub->waiters.complete_one({}, e);  // a parked reader: hand the event over directly
+      sub->waiters.complete_one(done, {}, e);  // a parked reader: hand the event over directly
     else
       sub->push(e);
   }
@@ -182,12 +185,13 @@ subscription event_bus::subscribe(std::size_t capacity) {
 }
 
 void event_bus::close() {
+  detail::deferred_completions done;
   std::lock_guard lock(state_->mutex);
   if (state_->closed)
     return;
   state_->closed = true;
   for (detail::subscription_state* sub : state_->subscribers)
-    sub->waiters.complete_all(make_error_code(errc::bus_closed), event{});
+    sub->waiters.complete_all(done, make_error_code(errc::bus_closed), event{});
 }
 
 bool event_bus::closed() const {

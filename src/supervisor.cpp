@@ -61,6 +61,8 @@ struct task_record : std::enable_shared_from_this<task_record> {
   time_point state_since = clock::now();  // for snapshot(): time in state
   bool stop_requested = false;            // removed or shutting down: the next end is final
   bool queued_for_stop = false;           // in the supervisor's sequential stop queue
+  bool in_permit_queue = false;           // waiting for a max_concurrent permit
+  bool ready = false;                     // the current attempt's task_ready was published
   std::uint32_t attempts = 0;             // started, in all
   std::uint32_t streak = 0;               // consecutive failures
   time_point started_at{};
@@ -137,6 +139,9 @@ void validate(const supervisor_options& options) {
   if (options.shutdown_grace < duration::zero())
     fail("shutdown_grace",
          fmt::format("must not be negative, got {}", to_text(options.shutdown_grace)));
+  if (options.readiness_timeout && *options.readiness_timeout <= duration::zero())
+    fail("readiness_timeout",
+         fmt::format("must be positive, got {}", to_text(*options.readiness_timeout)));
   if (options.bus_capacity == 0)
     fail("bus_capacity", "must be at least 1, got 0");
   if (options.intensity) {
@@ -182,12 +187,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
           [](const std::exception_ptr&) {});  // drive_subscriber catches everything
     if (options_.handle_signals) {
       signals_.emplace(strand_, SIGINT, SIGTERM);
-      signals_->async_wait([weak = weak_from_this()](std::error_code ec, int) {
-        if (ec)
-          return;
-        if (auto self = weak.lock())
-          self->shutdown();
-      });
+      await_signal();
     }
   }
 
@@ -244,9 +244,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   template <class Handler>
   void wait_until_empty(Handler handler) {
+    deferred_completions done;
     std::lock_guard lock(registry_mutex_);
     if (registry_.empty())
-      post_completion(std::move(handler), std::error_code{}, true);
+      done.post(std::move(handler), std::error_code{}, true);
     else
       empty_waiters_.push(std::move(handler));
   }
@@ -292,8 +293,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
           record = found->second;
       }
       if (record && record->current == attempt) {
+        record->ready = true;
         record->state_since = clock::now();  // running → ready
         self->emit(event_kind::task_ready, *record->name, attempt->attempt);
+        self->start_in_order();
       }
     });
   }
@@ -302,6 +305,21 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   using record_ptr = std::shared_ptr<task_record>;
 
   // ---- supervisor strand only from here on ------------------------------------------------
+
+  /// The first SIGINT/SIGTERM starts the graceful shutdown; another one during it stops
+  /// waiting for the grace period (stuck tasks are abandoned at once), as impatient users expect.
+  void await_signal() {
+    signals_->async_wait([weak = weak_from_this()](std::error_code ec, int) {
+      auto self = weak.lock();
+      if (ec || !self)
+        return;
+      if (!self->shutting_down_)
+        self->shutdown();
+      else if (!self->shutdown_finished_)
+        self->shutdown_grace_expired();
+      self->await_signal();
+    });
+  }
 
   std::vector<task_snapshot> take_snapshot() const {
     const time_point now = clock::now();
@@ -318,7 +336,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
           t.state = task_phase::starting;
           break;
         case task_state::running:
-          t.state = r->current->ready.load() ? task_phase::ready : task_phase::running;
+          t.state = r->ready ? task_phase::ready : task_phase::running;
           break;
         case task_state::backoff:
         case task_state::held:
@@ -352,12 +370,45 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   }
 
   void try_start(const record_ptr& record) {
+    if (waits_for_earlier(*record)) {  // start_in_order() starts it later
+      enter(*record, task_state::waiting);
+      return;
+    }
     if (options_.max_concurrent != 0 && running_ >= options_.max_concurrent) {
       enter(*record, task_state::waiting);
+      record->in_permit_queue = true;
       permit_queue_.push_back(record);
       return;
     }
     begin_attempt(record);
+  }
+
+  // ---- ordered start ------------------------------------------------------------------------
+  // With supervisor_options::ordered_start, a child starts only once every child added before
+  // it is ready. The checks walk the registry from its head: meant for trees of tens of
+  // children, not for thousands.
+
+  static bool is_ready(const task_record& r) { return r.state == task_state::running && r.ready; }
+
+  bool waits_for_earlier(const task_record& record) const {
+    if (!options_.ordered_start)
+      return false;
+    for (const task_record* r = head_; r != nullptr && r != &record; r = r->next)
+      if (!is_ready(*r))
+        return true;
+    return false;
+  }
+
+  /// Starts the waiting children whose predecessors are all ready, in start order.
+  void start_in_order() {
+    if (!options_.ordered_start || shutting_down_)
+      return;
+    for (task_record* r = head_; r != nullptr; r = r->next) {
+      if (r->state == task_state::waiting && !r->in_permit_queue)
+        try_start(r->shared_from_this());
+      if (!is_ready(*r))
+        return;
+    }
   }
 
   void begin_attempt(const record_ptr& record) {
@@ -367,6 +418,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     auto attempt =
         std::make_shared<attempt_state>(record->name, number, record->executor, weak_from_this());
     record->current = attempt;
+    record->ready = false;
     record->started_at = clock::now();
     emit(event_kind::attempt_starting, *record->name, number);
     watch_attempt(record);
@@ -386,13 +438,19 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       });
       return;
     }
-    asio::co_spawn(record->executor, std::move(body),
-                   asio::bind_cancellation_slot(
-                       attempt->signal.slot(),
-                       asio::bind_executor(strand_, [self = shared_from_this(), record,
-                                                     attempt](std::exception_ptr error) {
-                         self->on_attempt_end(record, attempt, std::move(error));
-                       })));
+    // co_spawn from the task's own strand: called from here, Asio would run the body inline
+    // up to its first suspension, nested in this strand's handler. There, the slot is also
+    // connected under the same strand that later emits the cancellation.
+    asio::post(record->executor, [self = shared_from_this(), record, attempt,
+                                  body = std::move(body)]() mutable {
+      asio::co_spawn(
+          record->executor, std::move(body),
+          asio::bind_cancellation_slot(
+              attempt->signal.slot(),
+              asio::bind_executor(self->strand_, [self, record, attempt](std::exception_ptr error) {
+                self->on_attempt_end(record, attempt, std::move(error));
+              })));
+    });
   }
 
   void on_attempt_end(const record_ptr& record, const std::shared_ptr<attempt_state>& attempt,
@@ -443,6 +501,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (group_stop)
       advance_stops();
     grant_permits();
+    start_in_order();
     finish_shutdown_if_done();
   }
 
@@ -458,7 +517,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       return;
     }
     if (decision.action == failure_action::escalate) {
-      escalate(record);
+      escalate(record, true);
       return;
     }
     const auto& reset_after = record->spec.backoff.reset_after;
@@ -467,13 +526,13 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     ++record->streak;
     if (record->spec.max_retries && record->streak > *record->spec.max_retries) {
       emit(event_kind::retries_exhausted, *record->name, record->attempts, {},
-           fmt::format("failed {} times in a row (max_retries {})", record->streak,
+           fmt::format("gave up after {} consecutive failures (max_retries {})", record->streak,
                        *record->spec.max_retries));
       finish(record, task_outcome::failed);
       return;
     }
     if (intensity_ && !intensity_->admit(clock::now())) {
-      escalate(record);
+      escalate(record, false);
       return;
     }
     const duration delay = decision.action == failure_action::restart_after
@@ -564,9 +623,11 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       return;
     }
     disarm(*record);
-    if (record->state == task_state::waiting)
+    if (record->in_permit_queue) {
       permit_queue_.erase(std::remove(permit_queue_.begin(), permit_queue_.end(), record),
                           permit_queue_.end());
+      record->in_permit_queue = false;
+    }
     enter(*record, task_state::held);
   }
 
@@ -609,13 +670,16 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   /// timer per task does both).
   void watch_attempt(const record_ptr& record) {
     const task_spec& spec = record->spec;
-    if (!spec.timeout && !spec.stall_timeout)
+    const bool awaiting_ready = options_.readiness_timeout && !record->ready;
+    if (!spec.timeout && !spec.stall_timeout && !awaiting_ready)
       return;
     time_point deadline = time_point::max();
     if (spec.timeout)
       deadline = record->started_at + *spec.timeout;
     if (spec.stall_timeout)
       deadline = std::min(deadline, last_heartbeat(*record->current) + *spec.stall_timeout);
+    if (awaiting_ready)
+      deadline = std::min(deadline, record->started_at + *options_.readiness_timeout);
     arm(record, deadline, [](supervisor_core& self, const record_ptr& r) { self.on_watch(r); });
   }
 
@@ -633,6 +697,11 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       cut_short(record, event_kind::attempt_stalled, errc::attempt_stalled, *spec.stall_timeout,
                 fmt::format("attempt {} sent no heartbeat for {}", attempt->attempt,
                             to_text(*spec.stall_timeout)));
+    } else if (const auto& limit = options_.readiness_timeout;
+               limit && !record->ready && now - record->started_at >= *limit) {
+      cut_short(
+          record, event_kind::attempt_timed_out, errc::readiness_timed_out, *limit,
+          fmt::format("attempt {} was not ready within {}", attempt->attempt, to_text(*limit)));
     } else {
       watch_attempt(record);  // a heartbeat came in time: watch the next deadline
     }
@@ -644,6 +713,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
                  std::string reason) {
     const auto& attempt = record->current;
     attempt->cut_short = std::make_exception_ptr(std::system_error(make_error_code(code), reason));
+    record->last_error = attempt->cut_short;  // kept even if the attempt is abandoned later
+    record->last_reason = reason;
     emit(kind, *record->name, attempt->attempt, limit, std::move(reason));
     enter(*record, task_state::stopping);
     request_stop(*attempt);
@@ -665,6 +736,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       return;
     emit(event_kind::task_remove_requested, *record->name, record->attempts);
     stop_task(record, record->spec.stop_grace);
+    start_in_order();  // a child that never got ready no longer holds back later ones
   }
 
   /// Stops a task for good: at once when no attempt runs, else by cancelling the attempt. With
@@ -708,12 +780,15 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     const duration grace = record->spec.stop_grace;
     emit(event_kind::grace_exceeded, *record->name, record->current->attempt, grace,
          fmt::format("{} ignored cancellation for {}", *record->name, to_text(grace)));
+    if (shutting_down_)
+      shutdown_abandoned_.emplace_back(record->order, *record->name);
     abandon(record, grace);
     if (record == stopping_now_) {
       stopping_now_.reset();
       advance_stops();
     }
     grant_permits();
+    start_in_order();
     finish_shutdown_if_done();
   }
 
@@ -732,9 +807,11 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   void finish(const record_ptr& record, task_outcome::code kind) {
     disarm(*record);
-    if (record->state == task_state::waiting)
+    if (record->in_permit_queue) {
       permit_queue_.erase(std::remove(permit_queue_.begin(), permit_queue_.end(), record),
                           permit_queue_.end());
+      record->in_permit_queue = false;
+    }
     record->state = task_state::finished;
     unlink(record.get());
 
@@ -753,13 +830,14 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     emit(event_kind::task_removed, *record->name, record->attempts);
     // One critical section: whoever sees the name gone also sees the outcome, and whoever
     // sees the outcome can add the name again.
+    deferred_completions done;  // woken after the unlock
     std::lock_guard lock(registry_mutex_);
     const auto found = registry_.find(*record->name);
     if (found != registry_.end() && found->second == record)
       registry_.erase(found);
-    record->handle->outcome.set(std::move(outcome));
+    record->handle->outcome.set(done, std::move(outcome));
     if (registry_.empty())
-      empty_waiters_.complete_all({}, true);
+      empty_waiters_.complete_all(done, {}, true);
   }
 
   void grant_permits() {
@@ -767,20 +845,21 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
            !permit_queue_.empty()) {
       record_ptr next = std::move(permit_queue_.front());
       permit_queue_.pop_front();
+      next->in_permit_queue = false;
       begin_attempt(next);
     }
   }
 
   /// The supervisor gives up: a restart broke the intensity limit, or `classify` escalated.
-  void escalate(const record_ptr& record) {
+  void escalate(const record_ptr& record, bool by_classify) {
     const std::string why =
-        options_.intensity
-            ? fmt::format("more than {} restarts within {} (last failure of {}: {})",
+        by_classify
+            ? fmt::format("{} escalated its failure: {}", *record->name, record->last_reason)
+            : fmt::format("more than {} restarts within {} (last failure of {}: {})",
                           options_.intensity->max_restarts, to_text(options_.intensity->period),
-                          *record->name, record->last_reason)
-            : fmt::format("{} escalated its failure: {}", *record->name, record->last_reason);
+                          *record->name, record->last_reason);
     emit(event_kind::intensity_exceeded, *record->name, record->attempts,
-         options_.intensity ? options_.intensity->period : duration{}, why);
+         by_classify ? duration{} : options_.intensity->period, why);
     if (!escalation_)
       escalation_ = std::make_exception_ptr(
           intensity_exceeded("vigil: supervisor gave up: " + why, record->last_error));
@@ -817,7 +896,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       advance_stops();
     }
     if (head_ == nullptr) {
-      finish_shutdown(shutdown_report{});
+      finish_shutdown(false);
       return;
     }
     shutdown_timer_.expires_after(options_.shutdown_grace);
@@ -827,37 +906,57 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     });
   }
 
+  /// The shutdown's grace is over: every task still there is abandoned, named in one
+  /// `grace_exceeded` first.
   void shutdown_grace_expired() {
-    shutdown_report report;
-    report.within_grace = false;
+    if (shutdown_finished_)
+      return;
     for (task_record* r = head_; r != nullptr; r = r->next)
-      report.abandoned.push_back(*r->name);
-    emit(event_kind::grace_exceeded, {}, 0, options_.shutdown_grace,
-         fmt::format("{}", fmt::join(report.abandoned, ", ")));
+      shutdown_abandoned_.emplace_back(r->order, *r->name);
+    emit(event_kind::grace_exceeded, {}, 0, options_.shutdown_grace, abandoned_names());
     for (const auto& queued : stop_queue_)
       queued->queued_for_stop = false;
     stop_queue_.clear();
     stopping_now_.reset();
     while (tail_ != nullptr)
       abandon(tail_->shared_from_this(), options_.shutdown_grace);
-    finish_shutdown(std::move(report));
+    finish_shutdown(true);
   }
 
   void finish_shutdown_if_done() {
     if (shutting_down_ && !shutdown_finished_ && head_ == nullptr) {
       shutdown_timer_.cancel();
-      finish_shutdown(shutdown_report{});
+      finish_shutdown(false);
     }
   }
 
-  void finish_shutdown(shutdown_report report) {
+  /// Names of the tasks abandoned during the shutdown, in start order, comma-separated.
+  std::string abandoned_names() {
+    std::sort(shutdown_abandoned_.begin(), shutdown_abandoned_.end());
+    std::vector<std::string_view> names;
+    for (const auto& entry : shutdown_abandoned_)
+      names.push_back(entry.second);
+    return fmt::format("{}", fmt::join(names, ", "));
+  }
+
+  void finish_shutdown(bool grace_exceeded_published) {
     shutdown_finished_ = true;
+    shutdown_report report;
+    std::sort(shutdown_abandoned_.begin(), shutdown_abandoned_.end());
+    for (const auto& entry : shutdown_abandoned_)
+      report.abandoned.push_back(entry.second);
+    report.within_grace = report.abandoned.empty();
     report.took = clock::now() - shutdown_started_;
     report.escalation = escalation_;
     if (report.within_grace)
       emit(event_kind::all_stopped_within_grace, {}, 0, report.took);
-    if (signals_)
-      signals_->cancel();
+    else if (!grace_exceeded_published)  // tasks abandoned one by one, after their stop_grace
+      emit(event_kind::grace_exceeded, {}, 0, options_.shutdown_grace, abandoned_names());
+    if (signals_) {
+      std::error_code ignored;
+      signals_->clear(ignored);  // back to the default disposition: a later Ctrl-C ends the process
+      signals_->cancel(ignored);
+    }
     bus_.close();  // readers drain what is buffered, then their loops end
     done_->set(std::move(report));
   }
@@ -923,6 +1022,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   std::mt19937_64 rng_;
   std::exception_ptr escalation_;
   time_point shutdown_started_{};
+  std::vector<std::pair<std::uint64_t, std::string>> shutdown_abandoned_;  // (add order, name)
   bool shutting_down_ = false;
   bool shutdown_finished_ = false;
 };

@@ -269,3 +269,101 @@ TEST_CASE("snapshot reports each task's phase, attempt and last failure",
   harness h(options);
   h.run(snapshot_phases(h));
 }
+
+namespace {
+
+asio::awaitable<void> ready_when_open(vigil::task_context ctx, gate open) {
+  co_await open.wait();
+  ctx.ready();
+  co_await sleep_forever(ctx);
+}
+
+asio::awaitable<void> starts_in_order(harness& h) {
+  gate first_ready;
+  h.sup.add(quick_spec("a", [first_ready](vigil::task_context ctx) {
+    return ready_when_open(std::move(ctx), first_ready);
+  }));
+  h.sup.add(quick_spec("b", ready_and_wait));
+  h.sup.add(quick_spec("c", ready_and_wait));
+  co_await read_until(h.events, K::task_added, "c");
+  // "a" runs but is not ready: "b" and "c" must wait.
+  const auto before = co_await h.sup.snapshot();
+  REQUIRE(before.size() == 3);
+  CHECK(before[0].state == vigil::task_phase::running);
+  CHECK(before[1].state == vigil::task_phase::starting);
+  CHECK(before[2].state == vigil::task_phase::starting);
+  first_ready.open();
+  const auto seen = co_await read_until(h.events, K::task_ready, "c");
+  std::vector<std::string> order;
+  for (const auto& e : seen)
+    if (e.kind == K::attempt_starting || e.kind == K::task_ready)
+      order.push_back(std::string(vigil::to_string(e.kind)) + " " + e.task);
+  CHECK(order == std::vector<std::string>{"task_ready a", "attempt_starting b", "task_ready b",
+                                          "attempt_starting c", "task_ready c"});
+  co_await h.sup.shutdown().wait();
+}
+
+}  // namespace
+
+TEST_CASE("ordered_start starts each child once the previous one is ready",
+          "[supervisor][health][readiness]") {
+  vigil::supervisor_options options;
+  options.ordered_start = true;
+  harness h(options);
+  h.run(starts_in_order(h));
+}
+
+namespace {
+
+asio::awaitable<void> never_ready(harness& h) {
+  auto spec = quick_spec("mute", sleep_forever);
+  spec.max_retries = 1;
+  auto handle = h.sup.add(std::move(spec));
+  const auto seen = co_await read_until(h.events, K::task_removed, "mute");
+  CHECK(kinds(seen) == std::vector{K::task_add_requested, K::task_added, K::attempt_starting,
+                                   K::attempt_timed_out, K::backoff_scheduled, K::attempt_starting,
+                                   K::attempt_timed_out, K::retries_exhausted, K::task_finished,
+                                   K::task_removed});
+  CHECK(seen[3].reason == "attempt 1 was not ready within 30ms");
+  const auto result = co_await handle.wait();
+  CHECK(result == outcome::failed);
+  REQUIRE(result.error);
+  try {
+    std::rethrow_exception(result.error);
+  } catch (const std::system_error& e) {
+    CHECK(e.code() == vigil::errc::readiness_timed_out);
+  }
+  co_await h.sup.shutdown().wait();
+}
+
+asio::awaitable<void> ready_in_time(harness& h) {
+  auto handle = h.sup.add(quick_spec("prompt", ready_and_wait));
+  co_await read_until(h.events, K::task_ready, "prompt");
+  // Well past the readiness timeout: a ready attempt is not cut short.
+  asio::steady_timer wait(co_await asio::this_coro::executor, 100ms);
+  co_await wait.async_wait(asio::use_awaitable);
+  const auto tasks = co_await h.sup.snapshot();
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].state == vigil::task_phase::ready);
+  CHECK(tasks[0].attempt == 1);
+  co_await h.sup.shutdown().wait();
+  const auto result = co_await handle.wait();
+  CHECK(result == outcome::canceled);
+}
+
+}  // namespace
+
+TEST_CASE("an attempt that is not ready within readiness_timeout fails",
+          "[supervisor][health][readiness]") {
+  vigil::supervisor_options options;
+  options.readiness_timeout = 30ms;
+  harness h(options);
+  h.run(never_ready(h));
+}
+
+TEST_CASE("a ready attempt outlives readiness_timeout", "[supervisor][health][readiness]") {
+  vigil::supervisor_options options;
+  options.readiness_timeout = 30ms;
+  harness h(options);
+  h.run(ready_in_time(h));
+}

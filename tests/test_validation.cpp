@@ -114,6 +114,9 @@ TEST_CASE("bad supervisor options are refused by the constructor", "[validation]
   options = {};
   options.subscribers.push_back(nullptr);
   refused(options, "supervisor_options.subscribers[0] must not be null");
+  options = {};
+  options.readiness_timeout = 0ms;
+  refused(options, "supervisor_options.readiness_timeout must be positive, got 0s");
   CHECK(io.poll() == 0);  // a refused supervisor leaves nothing behind
 }
 

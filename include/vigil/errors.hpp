@@ -34,11 +34,12 @@ class intensity_exceeded : public std::runtime_error {
 /// Expected runtime conditions, reported as `std::error_code` in the Asio pattern
 /// (awaitable APIs throw them as `std::system_error`).
 enum class errc {
-  bus_closed = 1,     ///< the event bus was closed and every buffered event was read
-  already_exists,     ///< a task of that name is registered
-  shutting_down,      ///< the supervisor no longer accepts tasks
-  attempt_timed_out,  ///< an attempt ran past `task_spec::timeout`
-  attempt_stalled,    ///< an attempt sent no heartbeat within `task_spec::stall_timeout`
+  bus_closed = 1,       ///< the event bus was closed and every buffered event was read
+  already_exists,       ///< a task of that name is registered
+  shutting_down,        ///< the supervisor no longer accepts tasks
+  attempt_timed_out,    ///< an attempt ran past `task_spec::timeout`
+  attempt_stalled,      ///< an attempt sent no heartbeat within `task_spec::stall_timeout`
+  readiness_timed_out,  ///< an attempt was not ready within `supervisor_options::readiness_timeout`
 };
 
 /// The category of `vigil::errc`; its name is "vigil".

@@ -57,7 +57,7 @@ constexpr std::string_view to_string(failure_action action) noexcept {
 /// @endcode
 struct failure_decision {
   failure_action action = failure_action::restart;
-  duration delay{};  ///< `restart_after` only; must not be negative
+  duration delay{};  ///< `restart_after` only; a negative delay counts as zero
 
   static constexpr failure_decision restart() noexcept { return {}; }
   static constexpr failure_decision restart_after(duration d) noexcept {
@@ -69,7 +69,7 @@ struct failure_decision {
 
 /// Maps a failure (never null) to a decision; called on the supervisor's strand, so keep it
 /// quick and non-blocking. An exception thrown by it counts as `restart` and is named in the
-/// `attempt_failed` reason.
+/// reason of the `backoff_scheduled` event that follows.
 using classify_fn = std::function<failure_decision(const std::exception_ptr&)>;
 
 }  // namespace vigil

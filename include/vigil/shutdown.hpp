@@ -18,9 +18,10 @@ namespace vigil {
 
 /// How a supervisor's shutdown went.
 struct shutdown_report {
-  /// True when every task stopped within the grace period.
+  /// True when every task stopped within its grace period (no task was abandoned).
   bool within_grace = true;
-  /// Tasks that ignored cancellation past the grace (outcome `abandoned`), in start order.
+  /// Tasks that ignored cancellation past the shutdown grace, or past their own `stop_grace`
+  /// in a sequential shutdown (outcome `abandoned`), in start order.
   std::vector<std::string> abandoned;
   /// From the shutdown request to the end of the shutdown.
   duration took{};

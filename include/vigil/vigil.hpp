@@ -16,6 +16,7 @@
 #include <vigil/subscriber.hpp>
 #include <vigil/supervisor.hpp>
 #include <vigil/supervisor_options.hpp>
+#include <vigil/systemd_notifier.hpp>
 #include <vigil/task_context.hpp>
 #include <vigil/task_handle.hpp>
 #include <vigil/task_outcome.hpp>

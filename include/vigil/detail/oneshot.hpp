@@ -23,11 +23,17 @@ class oneshot {
 
   /// Stores `value` and wakes every waiter; false (and no change) when a value was already set.
   bool set(T value) {
+    deferred_completions done;
+    return set(done, std::move(value));
+  }
+
+  /// As `set`, the waiters being woken through `done` (for a caller that holds a lock).
+  bool set(deferred_completions& done, T value) {
     std::lock_guard lock(mutex_);
     if (value_)
       return false;
     value_.emplace(std::move(value));
-    waiters_.complete_all({}, *value_);
+    waiters_.complete_all(done, {}, *value_);
     return true;
   }
 
@@ -47,9 +53,10 @@ class oneshot {
   auto async_wait(CompletionToken&& token) {
     return asio::async_initiate<CompletionToken, void(std::error_code, T)>(
         [this](auto handler) {
+          deferred_completions done;
           std::lock_guard lock(mutex_);
           if (value_)
-            post_completion(std::move(handler), std::error_code{}, *value_);
+            done.post(std::move(handler), std::error_code{}, *value_);
           else
             waiters_.push(std::move(handler));
         },

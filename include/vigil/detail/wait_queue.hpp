@@ -9,13 +9,14 @@
 #include <asio/prefer.hpp>
 
 #include <mutex>
+#include <optional>
 #include <system_error>
 #include <utility>
 
 namespace vigil::detail {
 
-/// Posts `handler(ec, value)` to the handler's associated executor: never inline, so a
-/// completion can be triggered while a lock is held or from inside the initiating call.
+/// Posts `handler(ec, value)` to the handler's associated executor: never inline. Call it
+/// without holding a lock (see `deferred_completions`).
 template <class Handler, class T>
 void post_completion(Handler handler, std::error_code ec, T value) {
   auto executor = asio::get_associated_executor(handler);
@@ -25,12 +26,71 @@ void post_completion(Handler handler, std::error_code ec, T value) {
              });
 }
 
+/// Completions decided under a lock and posted by the destructor, once the lock is released.
+///
+/// Declare it before the lock guard. Posting can destroy a handler on the spot (when its strand
+/// was shut down with its io_context), and destroying a coroutine frame may need that very lock:
+/// a subscription in the frame unsubscribes, for example.
+class deferred_completions {
+ public:
+  struct item {
+    item* next_item = nullptr;
+    /// Posts the completion and frees the item.
+    virtual void deliver() = 0;
+
+   protected:
+    ~item() = default;
+  };
+
+  deferred_completions() = default;
+  deferred_completions(const deferred_completions&) = delete;
+  deferred_completions& operator=(const deferred_completions&) = delete;
+
+  ~deferred_completions() {
+    while (head_ != nullptr) {
+      item* first = head_;
+      head_ = first->next_item;
+      first->deliver();
+    }
+  }
+
+  void add(item* i) noexcept {
+    i->next_item = nullptr;
+    (tail_ != nullptr ? tail_->next_item : head_) = i;
+    tail_ = i;
+  }
+
+  /// Defers `post_completion(handler, ec, value)`.
+  template <class Handler, class T>
+  void post(Handler handler, std::error_code ec, T value) {
+    add(new immediate<Handler, T>(std::move(handler), ec, std::move(value)));
+  }
+
+ private:
+  template <class Handler, class T>
+  struct immediate final : item {
+    immediate(Handler h, std::error_code e, T v)
+        : handler(std::move(h)), ec(e), value(std::move(v)) {}
+    void deliver() override {
+      post_completion(std::move(handler), ec, std::move(value));
+      delete this;
+    }
+    Handler handler;
+    std::error_code ec;
+    T value;
+  };
+
+  item* head_ = nullptr;
+  item* tail_ = nullptr;
+};
+
 /// A FIFO of parked asynchronous waiters completing with `void(std::error_code, T)`.
 ///
 /// Not a synchronisation object by itself: every member is called with the owner's mutex held
 /// (the one passed to the constructor), which the per-operation cancellation handler locks too.
-/// Completions are always posted to the waiter's associated executor, and each waiter keeps that
-/// executor's work count up while parked (a parked waiter is pending work, as in Asio).
+/// Completions are handed to a `deferred_completions` and posted to the waiter's associated
+/// executor after the lock is released. Each waiter keeps that executor's work count up while
+/// parked (a parked waiter is pending work, as in Asio).
 ///
 /// Cancellation: terminal, partial and total cancellation complete the waiter with
 /// `asio::error::operation_aborted`, as Asio I/O objects do; it must be emitted under the
@@ -44,8 +104,9 @@ class wait_queue {
 
   /// Completes whatever is still parked with `operation_aborted`.
   ~wait_queue() {
+    deferred_completions done;
     std::lock_guard lock(*mutex_);
-    complete_all(asio::error::operation_aborted, T{});
+    complete_all(done, asio::error::operation_aborted, T{});
   }
 
   bool empty() const noexcept { return head_ == nullptr; }
@@ -56,29 +117,31 @@ class wait_queue {
     link(new node<std::decay_t<Handler>>(*this, std::forward<Handler>(handler)));
   }
 
-  /// Completes the oldest waiter with `(ec, value)`; false when none is parked.
-  bool complete_one(std::error_code ec, T value) {
+  /// Completes the oldest waiter with `(ec, value)` through `done`; false when none is parked.
+  bool complete_one(deferred_completions& done, std::error_code ec, T value) {
     node_base* first = head_;
     if (first == nullptr)
       return false;
     unlink(first);
-    first->complete(ec, std::move(value));
+    first->result = ec;
+    first->value.emplace(std::move(value));
+    done.add(first);
     return true;
   }
 
-  /// Completes every parked waiter with a copy of `value`.
-  void complete_all(std::error_code ec, const T& value) {
+  /// Completes every parked waiter with a copy of `value` through `done`.
+  void complete_all(deferred_completions& done, std::error_code ec, const T& value) {
     while (head_ != nullptr)
-      complete_one(ec, value);
+      complete_one(done, ec, value);
   }
 
  private:
-  struct node_base {
+  struct node_base : deferred_completions::item {
     node_base* prev = nullptr;
     node_base* next = nullptr;
     bool linked = false;
-    /// Posts the completion and frees the node.
-    virtual void complete(std::error_code ec, T value) = 0;
+    std::error_code result;
+    std::optional<T> value;
 
    protected:
     ~node_base() = default;
@@ -108,17 +171,21 @@ class wait_queue {
                      asio::cancellation_type::total)) == asio::cancellation_type::none)
           return;
         wait_queue* queue = self->queue_;
+        deferred_completions done;
         std::lock_guard lock(*queue->mutex_);
         if (!self->linked)
           return;  // already completed: its completion is on its way
         queue->unlink(self);
-        self->complete(asio::error::operation_aborted, T{});
+        self->result = asio::error::operation_aborted;
+        self->value.emplace();
+        done.add(self);
       }
     };
 
-    void complete(std::error_code ec, T value) override {
+    void deliver() override {
       auto work = std::move(work_);
-      asio::post(work, [handler = std::move(handler_), ec, value = std::move(value)]() mutable {
+      asio::post(work, [handler = std::move(handler_), ec = this->result,
+                        value = std::move(*this->value)]() mutable {
         // Runs on the waiter's executor: the slot is ours until here, free it for reuse.
         asio::get_associated_cancellation_slot(handler).clear();
         std::move(handler)(ec, std::move(value));
