@@ -317,7 +317,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
         self->shutdown();
       else if (!self->shutdown_finished_)
         self->shutdown_grace_expired();
-      self->await_signal();
+      if (!self->shutdown_finished_)  // finish_shutdown() cleared the set: nothing to wait for
+        self->await_signal();
     });
   }
 
@@ -478,9 +479,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     } else if (group_stop) {  // stopped for a group restart: it starts again with the group
       emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, failure.what);
       hold(record);
-    } else if (attempt->cut_short) {  // timed out or stalled: reported when it was detected
-      record->last_error = attempt->cut_short;
-      record->last_reason = inspect(attempt->cut_short).what;
+    } else if (attempt->cut_short) {  // timed out or stalled: recorded when it was detected
       after_failure(record, ran_for);
     } else if (!error) {
       emit(event_kind::attempt_succeeded, *record->name, attempt->attempt);
@@ -941,6 +940,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   void finish_shutdown(bool grace_exceeded_published) {
     shutdown_finished_ = true;
+    shutdown_timer_.cancel();
     shutdown_report report;
     std::sort(shutdown_abandoned_.begin(), shutdown_abandoned_.end());
     for (const auto& entry : shutdown_abandoned_)

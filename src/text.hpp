@@ -13,23 +13,28 @@
 
 namespace vigil::detail {
 
-/// A duration in the largest unit that keeps it exact enough to read: `250ms`, `1.5s`, `40us`.
+/// A duration in the largest unit that keeps it readable, with at most three decimals:
+/// `250ms`, `1.5s`, `156.009ms`, `40us`.
 inline std::string to_text(duration d) {
   using namespace std::chrono;
   const auto ns = duration_cast<nanoseconds>(d).count();
   const auto magnitude = std::llabs(ns);
+  const auto in_unit = [&](double per_unit, const char* unit) {
+    std::string number = fmt::format("{:.3f}", static_cast<double>(ns) / per_unit);
+    while (number.back() == '0')
+      number.pop_back();
+    if (number.back() == '.')
+      number.pop_back();
+    return number + unit;
+  };
   if (magnitude == 0)
     return "0s";
-  if (magnitude % 1'000'000'000 == 0)
-    return fmt::format("{}s", ns / 1'000'000'000);
   if (magnitude >= 1'000'000'000)
-    return fmt::format("{}s", static_cast<double>(ns) / 1e9);
-  if (magnitude % 1'000'000 == 0)
-    return fmt::format("{}ms", ns / 1'000'000);
+    return in_unit(1e9, "s");
   if (magnitude >= 1'000'000)
-    return fmt::format("{}ms", static_cast<double>(ns) / 1e6);
-  if (magnitude % 1'000 == 0)
-    return fmt::format("{}us", ns / 1'000);
+    return in_unit(1e6, "ms");
+  if (magnitude >= 1'000)
+    return in_unit(1e3, "us");
   return fmt::format("{}ns", ns);
 }
 

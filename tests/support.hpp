@@ -22,6 +22,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -97,6 +98,18 @@ inline std::vector<vigil::event_kind> kinds(const std::vector<vigil::event>& eve
   for (const auto& e : events)
     result.push_back(e.kind);
   return result;
+}
+
+/// The code of a `std::system_error` in `error`; an empty code for anything else.
+inline std::error_code error_code_of(const std::exception_ptr& error) {
+  try {
+    if (error)
+      std::rethrow_exception(error);
+  } catch (const std::system_error& e) {
+    return e.code();
+  } catch (...) {
+  }
+  return {};
 }
 
 /// A gate tasks wait on; `open()` from anywhere releases every waiter. `wait_ignoring_cancel`

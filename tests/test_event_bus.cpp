@@ -266,6 +266,10 @@ TEST_CASE("events format as one readable line", "[event_bus][format]") {
   e.reason.clear();
   e.delay = 1500ms;
   CHECK(fmt::format("{}", e) == "#12 backoff_scheduled task=db attempt=3 delay=1.5s");
+  e.delay = std::chrono::nanoseconds(156'009'473);
+  CHECK(fmt::format("{}", e) == "#12 backoff_scheduled task=db attempt=3 delay=156.009ms");
+  e.delay = 40us;
+  CHECK(fmt::format("{}", e) == "#12 backoff_scheduled task=db attempt=3 delay=40us");
 }
 
 TEST_CASE("log_subscriber prints one timestamped line per event", "[event_bus][format]") {

@@ -18,8 +18,9 @@ asio::awaitable<void> goes_silent(vigil::task_context ctx,
   if (ctx.attempt() > 1)
     throw vigil::fatal_error("done");
   for (int i = 0; i < 5; ++i) {
-    ctx.heartbeat();
+    // Noted before the beat: the measured silence can only be longer than the real one.
     last_beat->store(steady::now().time_since_epoch().count());
+    ctx.heartbeat();
     co_await sleep_for(ctx, 5ms);
   }
   co_await sleep_forever(ctx);
@@ -327,12 +328,7 @@ asio::awaitable<void> never_ready(harness& h) {
   CHECK(seen[3].reason == "attempt 1 was not ready within 30ms");
   const auto result = co_await handle.wait();
   CHECK(result == outcome::failed);
-  REQUIRE(result.error);
-  try {
-    std::rethrow_exception(result.error);
-  } catch (const std::system_error& e) {
-    CHECK(e.code() == vigil::errc::readiness_timed_out);
-  }
+  CHECK(error_code_of(result.error) == vigil::errc::readiness_timed_out);
   co_await h.sup.shutdown().wait();
 }
 

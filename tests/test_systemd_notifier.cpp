@@ -169,11 +169,17 @@ asio::awaitable<void> shut_down(fixture& f) {
 }
 
 asio::awaitable<void> ready_once_all_are(fixture& f) {
+  gate first_ready;
   gate second_ready;
-  f.sup.add(quick_spec("first", ready_then_wait));
+  f.sup.add(quick_spec("first", [first_ready](vigil::task_context ctx) {
+    return ready_when_open(std::move(ctx), first_ready);
+  }));
   f.sup.add(quick_spec("second", [second_ready](vigil::task_context ctx) {
     return ready_when_open(std::move(ctx), second_ready);
   }));
+  // Both registered before "first" gets ready: with "first" ready alone, READY=1 would be right.
+  co_await read_until(f.events, K::task_added, "second");
+  first_ready.open();
   co_await read_until(f.events, K::task_ready, "first");
   // "second" is not ready: nothing may have been sent. The notifier reads on its own strand, so
   // it may lag behind this subscription; the bounded wait gives a wrong READY=1 time to show.

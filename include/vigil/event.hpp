@@ -21,8 +21,8 @@ enum class event_kind : std::uint8_t {
   task_ready,         ///< the attempt called `task_context::ready()`
   attempt_succeeded,  ///< the attempt returned normally
   attempt_failed,     ///< the attempt threw; `reason` is `what()`
-  attempt_canceled,   ///< the attempt ended after a remove or shutdown asked it to stop
-  attempt_timed_out,  ///< the attempt ran past `task_spec::timeout` and was stopped
+  attempt_canceled,   ///< the attempt ended after a remove, shutdown or group restart stopped it
+  attempt_timed_out,  ///< past `task_spec::timeout` or `readiness_timeout`: being stopped
   attempt_stalled,    ///< no heartbeat within `task_spec::stall_timeout`
   backoff_scheduled,  ///< the next attempt starts after `delay`
   // The registry.
@@ -34,7 +34,7 @@ enum class event_kind : std::uint8_t {
   task_removed,   ///< the task left the registry (always right after `task_finished`)
   // Escalation.
   retries_exhausted,   ///< the failure streak went past `task_spec::max_retries`
-  intensity_exceeded,  ///< more restarts than `restart_intensity` allows: the supervisor gives up
+  intensity_exceeded,  ///< too many restarts, or `classify` escalated: the supervisor gives up
   // Shutdown.
   shutdown_requested,        ///< `shutdown()` started; `delay` is the grace period
   all_stopped_within_grace,  ///< every task stopped in time; the supervisor is done

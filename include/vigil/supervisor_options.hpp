@@ -56,7 +56,9 @@ struct supervisor_options {
   /// short (`attempt_timed_out`, error `vigil::errc::readiness_timed_out`) and counted as a
   /// failure. Positive; no limit when unset.
   std::optional<duration> readiness_timeout{};
-  /// One shared grace period for every task at shutdown; must not be negative.
+  /// How long a shutdown may take; must not be negative. Under one_for_one it is the one grace
+  /// shared by every task; under one_for_all and rest_for_one each task also has its own
+  /// `stop_grace` while the children stop one at a time, all within this bound.
   duration shutdown_grace = std::chrono::seconds(10);
   /// Bound of each subscriber's queue (see `subscription`); at least 1.
   std::size_t bus_capacity = 1024;

@@ -56,7 +56,8 @@ class task_context {
   /// Tells the supervisor the task is up: publishes `task_ready` (once per attempt).
   void ready() const;
 
-  /// True once the supervisor asked this attempt to stop (remove, shutdown, timeout). A CPU-bound
+  /// True once the supervisor asked this attempt to stop (remove, shutdown, timeout, stall,
+  /// readiness timeout, group restart). A CPU-bound
   /// loop that awaits nothing should poll it; awaiting tasks are cancelled by Asio's
   /// per-operation cancellation anyway.
   bool stop_requested() const noexcept { return state_->stop.load(std::memory_order_acquire); }

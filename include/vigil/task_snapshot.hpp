@@ -14,11 +14,13 @@ namespace vigil {
 
 /// Where a registered task stands.
 enum class task_phase : std::uint8_t {
-  starting,  ///< registered, its attempt not started yet (waiting for a `max_concurrent` permit)
+  starting,  ///< its attempt not started yet: waiting for a `max_concurrent` permit, or for the
+             ///< children added before it to be ready (`ordered_start`)
   running,   ///< an attempt runs
   ready,     ///< an attempt runs and called `task_context::ready()`
-  backoff,   ///< between attempts
-  stopping,  ///< asked to stop (remove, shutdown, timeout, stall); its attempt has not ended yet
+  backoff,   ///< between attempts, or stopped by a group restart and waiting for the group
+  stopping,  ///< asked to stop (remove, shutdown, timeout, stall, readiness, group restart); its
+             ///< attempt has not ended yet
 };
 
 /// The stable lowercase label of a phase, the same as its enumerator.

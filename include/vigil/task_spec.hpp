@@ -45,8 +45,9 @@ struct task_spec {
   /// How many restarts in a row after failures before giving up (`retries_exhausted`, outcome
   /// `failed`). A success or a run of `backoff.reset_after` ends the streak. No limit by default.
   std::optional<std::uint32_t> max_retries{};
-  /// How long a cancelled attempt (remove, timeout) may take to stop before it is reported as
-  /// `grace_exceeded` and abandoned. At shutdown, `supervisor_options::shutdown_grace` applies.
+  /// How long a cancelled attempt may take to stop (remove, timeout, stall, readiness timeout,
+  /// group restart, sequential shutdown) before it is reported as `grace_exceeded` and
+  /// abandoned. A one_for_one shutdown uses `supervisor_options::shutdown_grace` instead.
   duration stop_grace = std::chrono::seconds(5);
   /// Hang detection: an attempt that calls `task_context::heartbeat()` less often than this is
   /// stalled (`attempt_stalled`), cancelled and counted as a failure. Positive; `std::nullopt`
