@@ -20,7 +20,7 @@ asio::awaitable<void> measured(vigil::task_context ctx, std::shared_ptr<gauge> g
   int peak = g->peak.load();
   while (running > peak && !g->peak.compare_exchange_weak(peak, running)) {
   }
-  co_await sleep_for(ctx, 2ms);
+  co_await sleep_for(ctx, 20ms);  // long enough for the permitted ones to overlap, even slowed
   --g->now;
   if (ctx.attempt() == 1 && ctx.name().back() == '7')
     throw std::runtime_error("one retry");

@@ -230,12 +230,24 @@ TEST_CASE("more restarts than the intensity allows make run() throw", "[supervis
 
 namespace {
 
+/// Fails `failures` times, then finishes once `release` opens.
+asio::awaitable<void> job(vigil::task_context ctx, std::uint32_t failures, gate release) {
+  if (ctx.attempt() <= failures)
+    throw std::runtime_error("boom");
+  co_await release.wait();
+}
+
 asio::awaitable<void> batch(harness& h) {
   co_await h.sup.wait_until_empty();  // empty at once
+  gate release;
   std::vector<vigil::task_handle> handles;
-  for (int i = 0; i < 10; ++i)
-    handles.push_back(h.sup.add(quick_spec("job" + std::to_string(i), failing_first(i % 3))));
-  CHECK(h.sup.list().size() == 10);
+  for (std::uint32_t i = 0; i < 10; ++i)
+    handles.push_back(
+        h.sup.add(quick_spec("job" + std::to_string(i), [i, release](vigil::task_context ctx) {
+          return job(std::move(ctx), i % 3, release);
+        })));
+  CHECK(h.sup.list().size() == 10);  // none can finish before the gate opens
+  release.open();
   co_await h.sup.wait_until_empty();
   CHECK(h.sup.list().empty());
   for (auto& handle : handles) {
