@@ -146,6 +146,21 @@ inline asio::awaitable<void> sleep_forever(vigil::task_context ctx) {
   co_await sleep_for(ctx, 24h);
 }
 
+/// Calls `ready()`, then waits until cancelled.
+inline asio::awaitable<void> ready_then_wait(vigil::task_context ctx) {
+  ctx.ready();
+  co_await sleep_forever(ctx);
+}
+
+/// A stuck task: ignores cancellation until `release` opens.
+inline asio::awaitable<void> stuck_until(vigil::task_context, gate release) {
+  co_await release.wait_ignoring_cancel();
+}
+
+inline vigil::task_fn stuck_task(gate release) {
+  return [release](vigil::task_context ctx) { return stuck_until(std::move(ctx), release); };
+}
+
 /// Succeeds at once.
 inline asio::awaitable<void> succeed(vigil::task_context) {
   co_return;

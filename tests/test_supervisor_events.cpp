@@ -184,14 +184,14 @@ asio::awaitable<void> duplicate_is_rejected(harness& h) {
   CHECK(ended == outcome::canceled);
 }
 
-asio::awaitable<void> ready_then_wait(vigil::task_context ctx) {
+asio::awaitable<void> ready_twice_then_wait(vigil::task_context ctx) {
   ctx.ready();
   ctx.ready();  // once per attempt
   co_await sleep_forever(ctx);
 }
 
 asio::awaitable<void> ready_is_published(harness& h) {
-  h.sup.add(quick_spec("server", ready_then_wait));
+  h.sup.add(quick_spec("server", ready_twice_then_wait));
   const auto seen = co_await read_until(h.events, K::task_ready, "server");
   CHECK(kinds(seen) ==
         std::vector{K::task_add_requested, K::task_added, K::attempt_starting, K::task_ready});

@@ -145,8 +145,10 @@ namespace {
 asio::awaitable<void> escalated(harness& h) {
   auto spec = quick_spec("critical", always_failing());
   spec.classify = [](const std::exception_ptr&) { return vigil::failure_decision::escalate(); };
-  auto handle = h.sup.add(std::move(spec));
+  // "other" first: "critical" escalates at once, and the supervisor then rejects new tasks.
   auto other = h.sup.add(quick_spec("other", sleep_forever));
+  co_await read_until(h.events, K::attempt_starting, "other");
+  auto handle = h.sup.add(std::move(spec));
   try {
     co_await h.sup.run();
     FAIL("run() did not throw");
@@ -221,14 +223,9 @@ TEST_CASE("fatal_error is never given to classify", "[supervisor][health][classi
 
 namespace {
 
-asio::awaitable<void> ready_and_wait(vigil::task_context ctx) {
-  ctx.ready();
-  co_await sleep_forever(ctx);
-}
-
 asio::awaitable<void> snapshot_phases(harness& h) {
   // Two permits: "a" (ready) and "c" (running) hold them; "b" is in backoff; "d" waits.
-  h.sup.add(quick_spec("a", ready_and_wait));
+  h.sup.add(quick_spec("a", ready_then_wait));
   co_await read_until(h.events, K::task_ready, "a");
   auto failing = quick_spec("b", always_failing());
   failing.backoff = vigil::backoff_policy::constant(1h);
@@ -284,8 +281,8 @@ asio::awaitable<void> starts_in_order(harness& h) {
   h.sup.add(quick_spec("a", [first_ready](vigil::task_context ctx) {
     return ready_when_open(std::move(ctx), first_ready);
   }));
-  h.sup.add(quick_spec("b", ready_and_wait));
-  h.sup.add(quick_spec("c", ready_and_wait));
+  h.sup.add(quick_spec("b", ready_then_wait));
+  h.sup.add(quick_spec("c", ready_then_wait));
   co_await read_until(h.events, K::task_added, "c");
   // "a" runs but is not ready: "b" and "c" must wait.
   const auto before = co_await h.sup.snapshot();
@@ -333,7 +330,7 @@ asio::awaitable<void> never_ready(harness& h) {
 }
 
 asio::awaitable<void> ready_in_time(harness& h) {
-  auto handle = h.sup.add(quick_spec("prompt", ready_and_wait));
+  auto handle = h.sup.add(quick_spec("prompt", ready_then_wait));
   co_await read_until(h.events, K::task_ready, "prompt");
   // Well past the readiness timeout: a ready attempt is not cut short.
   asio::steady_timer wait(co_await asio::this_coro::executor, 100ms);

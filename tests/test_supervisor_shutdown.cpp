@@ -48,13 +48,8 @@ TEST_CASE("shutdown cancels running tasks and tasks in backoff", "[supervisor][s
 
 namespace {
 
-asio::awaitable<void> stuck(vigil::task_context, gate g) {
-  co_await g.wait_ignoring_cancel();
-}
-
 asio::awaitable<void> reports_the_stuck(harness& h, gate release) {
-  auto stubborn = h.sup.add(quick_spec(
-      "stubborn", [release](vigil::task_context ctx) { return stuck(std::move(ctx), release); }));
+  auto stubborn = h.sup.add(quick_spec("stubborn", stuck_task(release)));
   auto polite = h.sup.add(quick_spec("polite", sleep_forever));
   co_await read_until(h.events, K::attempt_starting, "polite");
   const auto report = co_await h.sup.shutdown().wait();
@@ -161,13 +156,8 @@ TEST_CASE("handle_signals turns SIGTERM into a graceful shutdown",
 
 namespace {
 
-asio::awaitable<void> wait_stuck(vigil::task_context, gate g) {
-  co_await g.wait_ignoring_cancel();
-}
-
 asio::awaitable<void> second_signal_stops_waiting(harness& h, gate release) {
-  auto handle = h.sup.add(quick_spec(
-      "stuck", [release](vigil::task_context ctx) { return wait_stuck(std::move(ctx), release); }));
+  auto handle = h.sup.add(quick_spec("stuck", stuck_task(release)));
   co_await read_until(h.events, K::attempt_starting, "stuck");
   std::raise(SIGTERM);
   co_await read_until(h.events, K::shutdown_requested);
@@ -197,8 +187,11 @@ namespace {
 asio::awaitable<void> crash_loop_escalates(harness& h) {
   auto spec = quick_spec("crashy", always_failing());
   spec.backoff = vigil::backoff_policy::constant(0ms);
-  auto handle = h.sup.add(std::move(spec));
+  // The bystander first: "crashy" escalates within a few attempts, and the supervisor then
+  // rejects new tasks.
   auto bystander = h.sup.add(quick_spec("bystander", sleep_forever));
+  co_await read_until(h.events, K::attempt_starting, "bystander");
+  auto handle = h.sup.add(std::move(spec));
   try {
     co_await h.sup.run();
     FAIL("run() did not throw");

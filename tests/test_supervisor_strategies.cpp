@@ -135,17 +135,11 @@ TEST_CASE("children of a rest_for_one supervisor stop one at a time in reverse o
 
 namespace {
 
-asio::awaitable<void> stuck_forever(vigil::task_context, gate release) {
-  co_await release.wait_ignoring_cancel();
-}
-
 asio::awaitable<void> stuck_sibling(harness& h, gate release) {
   gate trigger;
   h.sup.add(quick_spec("first", sleep_forever));
   h.sup.add(quick_spec("crashy", failing_when(trigger)));
-  auto stubborn_spec = quick_spec("stubborn", [release](vigil::task_context ctx) {
-    return stuck_forever(std::move(ctx), release);
-  });
+  auto stubborn_spec = quick_spec("stubborn", stuck_task(release));
   stubborn_spec.stop_grace = 30ms;
   auto stubborn = h.sup.add(std::move(stubborn_spec));
   co_await read_until(h.events, K::attempt_starting, "stubborn");

@@ -152,11 +152,6 @@ struct fixture {
   vigil::subscription events;
 };
 
-asio::awaitable<void> ready_then_wait(vigil::task_context ctx) {
-  ctx.ready();
-  co_await sleep_forever(ctx);
-}
-
 asio::awaitable<void> ready_when_open(vigil::task_context ctx, gate open) {
   co_await open.wait();
   ctx.ready();
