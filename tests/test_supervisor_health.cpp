@@ -333,7 +333,7 @@ asio::awaitable<void> ready_in_time(harness& h) {
   auto handle = h.sup.add(quick_spec("prompt", ready_then_wait));
   co_await read_until(h.events, K::task_ready, "prompt");
   // Well past the readiness timeout: a ready attempt is not cut short.
-  asio::steady_timer wait(co_await asio::this_coro::executor, 100ms);
+  asio::steady_timer wait(co_await asio::this_coro::executor, 400ms);
   co_await wait.async_wait(asio::use_awaitable);
   const auto tasks = co_await h.sup.snapshot();
   REQUIRE(tasks.size() == 1);
@@ -356,7 +356,7 @@ TEST_CASE("an attempt that is not ready within readiness_timeout fails",
 
 TEST_CASE("a ready attempt outlives readiness_timeout", "[supervisor][health][readiness]") {
   vigil::supervisor_options options;
-  options.readiness_timeout = 30ms;
+  options.readiness_timeout = 300ms;  // room for a slow first resume under sanitizers
   harness h(options);
   h.run(ready_in_time(h));
 }
