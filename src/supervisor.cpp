@@ -499,9 +499,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     }
     if (group_stop)
       advance_stops();
-    grant_permits();
-    start_in_order();
-    finish_shutdown_if_done();
+    resume_work();
   }
 
   void after_failure(const record_ptr& record, duration ran_for) {
@@ -621,12 +619,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       finish(record, task_outcome::canceled);
       return;
     }
-    disarm(*record);
-    if (record->in_permit_queue) {
-      permit_queue_.erase(std::remove(permit_queue_.begin(), permit_queue_.end(), record),
-                          permit_queue_.end());
-      record->in_permit_queue = false;
-    }
+    stop_waiting(record);
     enter(*record, task_state::held);
   }
 
@@ -786,9 +779,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       stopping_now_.reset();
       advance_stops();
     }
-    grant_permits();
-    start_in_order();
-    finish_shutdown_if_done();
+    resume_work();
   }
 
   /// Gives up on an attempt that ignores cancellation: its coroutine is left to end on its own
@@ -805,12 +796,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   }
 
   void finish(const record_ptr& record, task_outcome::code kind) {
-    disarm(*record);
-    if (record->in_permit_queue) {
-      permit_queue_.erase(std::remove(permit_queue_.begin(), permit_queue_.end(), record),
-                          permit_queue_.end());
-      record->in_permit_queue = false;
-    }
+    stop_waiting(record);
     record->state = task_state::finished;
     unlink(record.get());
 
@@ -837,6 +823,14 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     record->handle->outcome.set(done, std::move(outcome));
     if (registry_.empty())
       empty_waiters_.complete_all(done, {}, true);
+  }
+
+  /// After an attempt ended or was abandoned: a permit or a predecessor's place may be free,
+  /// and the shutdown may be over.
+  void resume_work() {
+    grant_permits();
+    start_in_order();
+    finish_shutdown_if_done();
   }
 
   void grant_permits() {
@@ -971,6 +965,16 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
           if (!ec && record->timer_generation == generation)
             on_expiry(*self, record);
         });
+  }
+
+  /// The task waits for nothing any more: no timer, no place in the permit queue.
+  void stop_waiting(const record_ptr& record) {
+    disarm(*record);
+    if (record->in_permit_queue) {
+      permit_queue_.erase(std::remove(permit_queue_.begin(), permit_queue_.end(), record),
+                          permit_queue_.end());
+      record->in_permit_queue = false;
+    }
   }
 
   static void disarm(task_record& record) {

@@ -163,6 +163,18 @@ asio::awaitable<void> shut_down(fixture& f) {
   co_await read_until(f.events, K::all_stopped_within_grace);
 }
 
+/// READY=1 arrives; the supervisor shuts down; STOPPING=1 arrives; the shutdown completes.
+asio::awaitable<void> expect_ready_then_stopping(fixture& f) {
+  const auto ready = co_await f.systemd.receive(10s);
+  REQUIRE(ready);
+  CHECK(ready->text == "READY=1");
+  f.sup.shutdown();
+  const auto stopping = co_await f.systemd.receive(10s);
+  REQUIRE(stopping);
+  CHECK(stopping->text == "STOPPING=1");
+  co_await shut_down(f);
+}
+
 asio::awaitable<void> ready_once_all_are(fixture& f) {
   gate first_ready;
   gate second_ready;
@@ -183,15 +195,7 @@ asio::awaitable<void> ready_once_all_are(fixture& f) {
   CHECK_FALSE(early);
 
   second_ready.open();
-  const auto ready = co_await f.systemd.receive(10s);
-  REQUIRE(ready);
-  CHECK(ready->text == "READY=1");
-
-  f.sup.shutdown();
-  const auto stopping = co_await f.systemd.receive(10s);
-  REQUIRE(stopping);
-  CHECK(stopping->text == "STOPPING=1");
-  co_await shut_down(f);
+  co_await expect_ready_then_stopping(f);
   CHECK_FALSE(f.systemd.try_receive());  // READY=1 and STOPPING=1 went out once each
   CHECK(f.notifier->failed_sends() == 0);
 }
@@ -210,14 +214,7 @@ namespace {
 
 asio::awaitable<void> ready_and_stopping(fixture& f) {
   f.sup.add(quick_spec("only", ready_then_wait));
-  const auto ready = co_await f.systemd.receive(10s);
-  REQUIRE(ready);
-  CHECK(ready->text == "READY=1");
-  f.sup.shutdown();
-  const auto stopping = co_await f.systemd.receive(10s);
-  REQUIRE(stopping);
-  CHECK(stopping->text == "STOPPING=1");
-  co_await shut_down(f);
+  co_await expect_ready_then_stopping(f);
   CHECK(f.notifier->failed_sends() == 0);
 }
 
