@@ -11,10 +11,12 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <csignal>
 #include <deque>
 #include <functional>
@@ -233,14 +235,85 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   shutdown_handle shutdown() {
     std::lock_guard lock(registry_mutex_);
-    if (accepting_) {
-      accepting_ = false;
-      asio::post(strand_, [self = shared_from_this()] { self->begin_shutdown(); });
-    }
+    begin_shutdown_locked();
     return shutdown_handle(done_);
   }
 
-  const std::shared_ptr<shutdown_state>& done() const noexcept { return done_; }
+  /// The shutdown state of the current run: a nested supervisor has one per parent attempt.
+  std::shared_ptr<shutdown_state> current_run() const {
+    std::lock_guard lock(registry_mutex_);
+    return done_;
+  }
+
+  // ---- nesting (supervisor::as_task) --------------------------------------------------------
+  //
+  // A nested supervisor runs once per attempt of its parent's task. Until an attempt attaches,
+  // its children are registered but parked (not started). The attempt's end (cancellation, or
+  // the nested supervisor's own shutdown or escalation) is one shutdown; after it the children
+  // still registered are registered again, parked, for the next attempt, with a fresh restart
+  // intensity window, as OTP restarts a supervisor with its child specs.
+
+  /// @throws std::logic_error when the supervisor handles signals (only the root may).
+  void make_nested() {
+    if (options_.handle_signals)
+      throw std::logic_error(
+          "vigil: supervisor::as_task: a nested supervisor must not handle signals "
+          "(supervisor_options.handle_signals); let the root supervisor handle them");
+    nested_.store(true, std::memory_order_release);
+  }
+
+  /// The `supervisor` object is gone: the run in progress is the last one.
+  void retire() {
+    std::lock_guard lock(registry_mutex_);
+    retired_ = true;
+    begin_shutdown_locked();
+  }
+
+  /// Stops the given run (and only that one: a later run may already be parked).
+  void stop_run(const std::shared_ptr<shutdown_state>& run) {
+    std::lock_guard lock(registry_mutex_);
+    if (done_ == run)
+      begin_shutdown_locked();
+  }
+
+  /// Starts a run for the parent's `attempt`: completes with the run's shutdown state, or with
+  /// the reason it cannot run now.
+  template <class Handler>  // void(std::exception_ptr, std::shared_ptr<shutdown_state>)
+  void attach(std::shared_ptr<attempt_state> attempt, Handler handler) {
+    asio::post(strand_, [self = shared_from_this(), attempt = std::move(attempt),
+                         handler = std::move(handler)]() mutable {
+      std::exception_ptr refusal;
+      std::shared_ptr<shutdown_state> run = self->begin_run(attempt, refusal);
+      auto executor = asio::get_associated_executor(handler);
+      asio::post(executor, [handler = std::move(handler), refusal, run]() mutable {
+        std::move(handler)(refusal, std::move(run));
+      });
+    });
+  }
+
+  /// Publishes on this supervisor's bus and, when nested, on its parent's (with the path).
+  void publish(event e) {
+    if (nested_.load(std::memory_order_acquire)) {
+      std::shared_ptr<attempt_state> up;
+      {
+        std::lock_guard lock(link_mutex_);
+        up = link_;
+      }
+      if (up) {
+        if (e.at == std::chrono::system_clock::time_point{})
+          e.at = std::chrono::system_clock::now();  // the same instant on every level
+        if (auto parent = up->observer.lock())
+          parent->forward(*up->name, e);
+      }
+    }
+    bus_.publish(std::move(e));
+  }
+
+  void forward(const std::string& task, event e) override {
+    e.task = e.task.empty() ? task : fmt::format("{}/{}", task, e.task);
+    ++e.depth;
+    publish(std::move(e));
+  }
 
   template <class Handler>
   void wait_until_empty(Handler handler) {
@@ -297,6 +370,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
         record->state_since = clock::now();  // running → ready
         self->emit(event_kind::task_ready, *record->name, attempt->attempt);
         self->start_in_order();
+        self->report_ready_if_all();
       }
     });
   }
@@ -360,7 +434,93 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     e.attempt = attempt;
     e.delay = delay;
     e.reason = std::move(reason);
-    bus_.publish(std::move(e));
+    publish(std::move(e));
+  }
+
+  // ---- nesting, strand side -----------------------------------------------------------------
+
+  /// Nested and no attempt of the parent's task attached: children wait for the next one.
+  bool parked() const { return nested_.load(std::memory_order_relaxed) && !link_; }
+
+  /// The strand half of `attach`: links the parent's attempt and starts the parked children.
+  std::shared_ptr<shutdown_state> begin_run(const std::shared_ptr<attempt_state>& attempt,
+                                            std::exception_ptr& refusal) {
+    const std::string& task = *attempt->name;
+    std::shared_ptr<shutdown_state> run;
+    {
+      std::lock_guard lock(registry_mutex_);
+      if (retired_)
+        refusal = std::make_exception_ptr(fatal_error(
+            fmt::format("vigil: the supervisor nested in task \"{}\" was destroyed", task)));
+      else if (link_ && !same_parent(*link_, *attempt))
+        refusal = std::make_exception_ptr(fatal_error(
+            fmt::format("vigil: a supervisor nested in task \"{}\" already runs as task \"{}\"; "
+                        "nest each supervisor once",
+                        task, *link_->name)));
+      else if (link_ || !accepting_ || shutting_down_)
+        refusal = std::make_exception_ptr(std::runtime_error(fmt::format(
+            "vigil: the supervisor nested in task \"{}\" is still stopping its previous run",
+            task)));
+      else
+        run = done_;
+    }
+    if (refusal)
+      return nullptr;
+    {
+      std::lock_guard lock(link_mutex_);
+      link_ = attempt;
+    }
+    for (task_record* r = head_; r != nullptr;) {
+      task_record* const next = r->next;
+      if (r->state == task_state::waiting && !r->in_permit_queue)
+        try_start(r->shared_from_this());
+      r = next;
+    }
+    report_ready_if_all();
+    return run;
+  }
+
+  static bool same_parent(const attempt_state& a, const attempt_state& b) {
+    return *a.name == *b.name && !a.observer.owner_before(b.observer) &&
+           !b.observer.owner_before(a.observer);
+  }
+
+  /// A nested supervisor is ready for its parent once every child is ready (none: at once).
+  void report_ready_if_all() {
+    if (!link_ || link_->ready.load(std::memory_order_acquire))
+      return;
+    for (const task_record* r = head_; r != nullptr; r = r->next)
+      if (!is_ready(*r))
+        return;
+    task_context(link_).ready();
+  }
+
+  /// Keeps a child's spec for the next run of a nested supervisor (`never` children excepted,
+  /// as in a group restart).
+  void retain(const task_record& record) {
+    if (!nested_.load(std::memory_order_relaxed) || record.spec.restart == restart_policy::never)
+      return;
+    task_spec spec = record.spec;
+    spec.name = *record.name;
+    retained_.emplace_back(record.order, std::move(spec));
+  }
+
+  /// The run is over and the `supervisor` object still exists: the retained children are
+  /// registered again, parked until the parent's next attempt. Called under registry_mutex_.
+  std::vector<record_ptr> register_retained() {
+    std::sort(retained_.begin(), retained_.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<record_ptr> records;
+    for (auto& [order, spec] : retained_) {
+      auto record =
+          std::make_shared<task_record>(std::move(spec), strand_, asio::make_strand(executor_));
+      if (!registry_.emplace(*record->name, record).second)
+        continue;  // one record per name (adds were refused since the run began stopping)
+      record->order = next_order_++;
+      records.push_back(std::move(record));
+    }
+    retained_.clear();
+    return records;
   }
 
   void start_task(const record_ptr& record) {
@@ -371,6 +531,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   }
 
   void try_start(const record_ptr& record) {
+    if (parked()) {  // nested, between attempts of the parent's task: begin_run() starts it
+      enter(*record, task_state::waiting);
+      return;
+    }
     if (waits_for_earlier(*record)) {  // start_in_order() starts it later
       enter(*record, task_state::waiting);
       return;
@@ -729,6 +893,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     emit(event_kind::task_remove_requested, *record->name, record->attempts);
     stop_task(record, record->spec.stop_grace);
     start_in_order();  // a child that never got ready no longer holds back later ones
+    report_ready_if_all();
   }
 
   /// Stops a task for good: at once when no attempt runs, else by cancelling the attempt. With
@@ -830,6 +995,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void resume_work() {
     grant_permits();
     start_in_order();
+    report_ready_if_all();
     finish_shutdown_if_done();
   }
 
@@ -856,13 +1022,25 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (!escalation_)
       escalation_ = std::make_exception_ptr(
           intensity_exceeded("vigil: supervisor gave up: " + why, record->last_error));
+    retain(*record);  // a nested supervisor restarts with the child that broke the limit
     finish(record, task_outcome::failed);
     shutdown();
+  }
+
+  /// Called under registry_mutex_.
+  void begin_shutdown_locked() {
+    if (!accepting_)
+      return;
+    accepting_ = false;
+    asio::post(strand_, [self = shared_from_this()] { self->begin_shutdown(); });
   }
 
   void begin_shutdown() {
     shutting_down_ = true;
     shutdown_started_ = clock::now();
+    for (const task_record* r = head_; r != nullptr; r = r->next)
+      if (!r->stop_requested)  // removed children are not kept
+        retain(*r);
     emit(event_kind::shutdown_requested, {}, 0, options_.shutdown_grace);
     group_pending_ = false;
     group_timer_.cancel();
@@ -893,8 +1071,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       return;
     }
     shutdown_timer_.expires_after(options_.shutdown_grace);
-    shutdown_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
-      if (!ec && !self->shutdown_finished_)
+    shutdown_timer_.async_wait([self = shared_from_this(), run = run_number_](std::error_code ec) {
+      if (!ec && run == self->run_number_ && !self->shutdown_finished_)
         self->shutdown_grace_expired();
     });
   }
@@ -951,8 +1129,36 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       signals_->clear(ignored);  // back to the default disposition: a later Ctrl-C ends the process
       signals_->cancel(ignored);
     }
-    bus_.close();  // readers drain what is buffered, then their loops end
-    done_->set(std::move(report));
+    {
+      std::lock_guard lock(link_mutex_);
+      link_.reset();  // the parent's attempt ends with this run
+    }
+    std::shared_ptr<shutdown_state> finished_run;
+    std::vector<record_ptr> revived;
+    {
+      std::lock_guard lock(registry_mutex_);
+      finished_run = done_;
+      if (nested_.load(std::memory_order_relaxed) && !retired_) {
+        done_ = std::make_shared<shutdown_state>();
+        accepting_ = true;
+        revived = register_retained();
+      }
+    }
+    if (finished_run == done_) {
+      bus_.close();  // readers drain what is buffered, then their loops end
+    } else {         // a nested supervisor: a fresh run, parked until the parent's next attempt
+      ++run_number_;
+      shutting_down_ = false;
+      shutdown_finished_ = false;
+      escalation_ = nullptr;
+      shutdown_abandoned_.clear();
+      if (options_.intensity)
+        intensity_.emplace(*options_.intensity);
+      for (const auto& record : revived)
+        start_task(record);
+    }
+    retained_.clear();
+    finished_run->set(std::move(report));
   }
 
   /// Arms the task's timer; a re-arm or `disarm` makes the earlier expiry a no-op.
@@ -1001,12 +1207,15 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   const asio::strand<asio::any_io_executor> strand_;
   const supervisor_options options_;
   event_bus bus_;
-  const std::shared_ptr<shutdown_state> done_ = std::make_shared<shutdown_state>();
+  std::atomic<bool> nested_{false};  // as_task() was called
 
-  // Guarded by registry_mutex_: the names, the admission flag, the wait_until_empty waiters.
+  // Guarded by registry_mutex_: the names, the admission flag, the current run's shutdown state,
+  // the wait_until_empty waiters.
   mutable std::mutex registry_mutex_;
   std::unordered_map<std::string, record_ptr, string_hash, std::equal_to<>> registry_;
+  std::shared_ptr<shutdown_state> done_ = std::make_shared<shutdown_state>();
   bool accepting_ = true;
+  bool retired_ = false;  // the supervisor object is gone: no run after this one
   std::uint64_t next_order_ = 0;
   wait_queue<bool> empty_waiters_{registry_mutex_};
 
@@ -1029,6 +1238,13 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   std::vector<std::pair<std::uint64_t, std::string>> shutdown_abandoned_;  // (add order, name)
   bool shutting_down_ = false;
   bool shutdown_finished_ = false;
+  std::uint64_t run_number_ = 0;  // a nested supervisor's runs: stale shutdown timers are ignored
+  std::vector<std::pair<std::uint64_t, task_spec>> retained_;  // (add order, spec) for the next run
+
+  // The parent's attempt this run belongs to (nested only). Written on the strand under
+  // link_mutex_; read under it by publish() from any strand (a grandchild forwards through us).
+  mutable std::mutex link_mutex_;
+  std::shared_ptr<attempt_state> link_;
 };
 
 namespace {
@@ -1071,12 +1287,46 @@ asio::awaitable<void> drive_subscriber(subscription events, std::shared_ptr<subs
       panic.task = target->name();
       panic.reason =
           fmt::format("on_event threw on {} #{}: {}", to_string(e->kind), e->seq, failure);
-      self->bus().publish(std::move(panic));
+      self->publish(std::move(panic));
     }
   }
 }
 
 }  // namespace
+
+/// One attempt of a task made by `supervisor::as_task()`: one run of the nested supervisor.
+asio::awaitable<void> run_nested(std::shared_ptr<supervisor_core> child,
+                                 std::shared_ptr<attempt_state> attempt) {
+  // A named initiation: GCC 12 destroys the captures of a lambda temporary inside a co_await
+  // expression twice.
+  auto attach = [child, attempt](auto handler) { child->attach(attempt, std::move(handler)); };
+  const std::shared_ptr<shutdown_state> run =
+      co_await asio::async_initiate<const asio::use_awaitable_t<>&,
+                                    void(std::exception_ptr, std::shared_ptr<shutdown_state>)>(
+          attach, asio::use_awaitable);
+
+  std::optional<shutdown_report> report;
+  if (!attempt->stop.load(std::memory_order_acquire)) {  // a stop during attach: not seen below
+    try {
+      report = co_await run->async_wait(asio::use_awaitable);
+    } catch (const std::system_error& e) {
+      if (e.code() != asio::error::operation_aborted)
+        throw;
+    }
+  }
+  if (!report) {
+    // The parent stops this attempt: the nested supervisor shuts down with its own grace, and
+    // the attempt ends when it has, whatever further cancellation says.
+    child->stop_run(run);
+    co_await asio::this_coro::reset_cancellation_state(
+        [](asio::cancellation_type) { return asio::cancellation_type::none; });
+    co_await run->async_wait(asio::use_awaitable);
+    co_return;
+  }
+  if (report->escalation)
+    std::rethrow_exception(report->escalation);  // a failure of this task, for the parent
+}
+
 }  // namespace detail
 
 // ---- supervisor --------------------------------------------------------------------------------
@@ -1087,7 +1337,13 @@ supervisor::supervisor(asio::any_io_executor executor, supervisor_options option
 }
 
 supervisor::~supervisor() {
-  core_->shutdown();
+  core_->retire();
+}
+
+task_fn supervisor::as_task() {
+  core_->make_nested();
+  // Not a coroutine lambda: the attempt's coroutine owns copies of what it needs.
+  return [core = core_](task_context ctx) { return detail::run_nested(core, ctx.state_); };
 }
 
 task_handle supervisor::add(task_spec spec) {
@@ -1103,7 +1359,7 @@ shutdown_handle supervisor::shutdown() {
 }
 
 asio::awaitable<shutdown_report> supervisor::run() {
-  auto done = core_->done();
+  auto done = core_->current_run();
   shutdown_report report = co_await shutdown_handle(done).wait();
   if (report.escalation)
     std::rethrow_exception(report.escalation);

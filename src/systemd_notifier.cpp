@@ -122,7 +122,9 @@ systemd_notifier::~systemd_notifier() {
 }
 
 void systemd_notifier::on_event(const event& e) {
-  if (address_.empty())
+  // A nested supervisor's events are its own business: its readiness reaches this level as
+  // the task_ready of the task it runs in.
+  if (address_.empty() || e.depth != 0)
     return;
   std::lock_guard lock(mutex_);
   switch (e.kind) {

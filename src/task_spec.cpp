@@ -14,6 +14,8 @@ void validate(const task_spec& spec) {
     throw std::invalid_argument(
         fmt::format("vigil: task \"{}\": task_spec.{} {}", spec.name, field, detail));
   };
+  if (spec.name.find('/') != std::string::npos)
+    fail("name", "must not contain '/' (it separates the parts of nested task paths)");
   if (!spec.fn)
     fail("fn", "must be set (got an empty function)");
   if (static_cast<unsigned>(spec.restart) > static_cast<unsigned>(restart_policy::on_failure))

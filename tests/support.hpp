@@ -14,11 +14,13 @@
 #include <asio/strand.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -90,6 +92,16 @@ inline asio::awaitable<std::vector<vigil::event>> read_until(vigil::subscription
     if (seen.back().kind == kind && seen.back().task == task)
       co_return seen;
   }
+}
+
+/// "kind task" ("kind" for supervisor-wide steps) for the events of the listed kinds, in order.
+inline std::vector<std::string> trace(const std::vector<vigil::event>& events,
+                                      std::initializer_list<vigil::event_kind> of) {
+  std::vector<std::string> lines;
+  for (const auto& e : events)
+    if (std::find(of.begin(), of.end(), e.kind) != of.end())
+      lines.push_back(std::string(vigil::to_string(e.kind)) + (e.task.empty() ? "" : " ") + e.task);
+  return lines;
 }
 
 /// The kinds of `events`, in order.

@@ -9,15 +9,10 @@ using outcome = vigil::task_outcome;
 
 namespace {
 
-/// "kind task" for the events of the listed tasks, in order.
+/// The steps of a group restart, in order.
 std::vector<std::string> trace(const std::vector<vigil::event>& events) {
-  std::vector<std::string> lines;
-  for (const auto& e : events)
-    if (e.kind == K::attempt_failed || e.kind == K::attempt_canceled ||
-        e.kind == K::attempt_starting || e.kind == K::backoff_scheduled ||
-        e.kind == K::task_finished || e.kind == K::grace_exceeded)
-      lines.push_back(std::string(vigil::to_string(e.kind)) + " " + e.task);
-  return lines;
+  return vigil_test::trace(events, {K::attempt_failed, K::attempt_canceled, K::attempt_starting,
+                                    K::backoff_scheduled, K::task_finished, K::grace_exceeded});
 }
 
 /// Fails on its first attempt once `trigger` opens; later attempts run until cancelled.

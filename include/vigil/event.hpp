@@ -53,11 +53,17 @@ struct event {
   std::uint64_t seq = 0;                       ///< strictly increasing per event bus (supervisor)
   std::chrono::system_clock::time_point at{};  ///< wall-clock time of publication
   event_kind kind{};                           ///< what happened
-  std::string task;  ///< the task (or subscriber) concerned; empty for supervisor-wide steps
+  /// The task (or subscriber) concerned; empty for supervisor-wide steps. An event of a nested
+  /// supervisor carries its path from this bus's supervisor: `payments/poller`, or `payments`
+  /// for the nested supervisor's own supervisor-wide steps.
+  std::string task;
   std::uint32_t attempt = 0;  ///< attempt number (from 1) where one is concerned, else 0
   duration delay{};           ///< backoff delay, timeout or grace period where one applies
   std::string reason;         ///< failure text, outcome, or stuck task names; may be empty
   std::uint64_t dropped = 0;  ///< `subscriber_overflow` only: how many events were lost
+  /// How many supervisor levels below this bus's supervisor it happened: 0 for its own tasks
+  /// and steps, 1 for those of a supervisor nested in one of its tasks (`supervisor::as_task`).
+  std::uint32_t depth = 0;
 };
 
 }  // namespace vigil

@@ -49,7 +49,8 @@ class supervisor {
   explicit supervisor(asio::any_io_executor executor, supervisor_options options = {});
 
   /// Requests a graceful shutdown (as `shutdown()`) and returns at once; the shutdown goes on
-  /// as long as the execution context runs.
+  /// as long as the execution context runs. A nested supervisor's core lives on in its
+  /// parent's task until that task ends.
   ~supervisor();
 
   supervisor(const supervisor&) = delete;
@@ -95,6 +96,26 @@ class supervisor {
 
   /// True while a task of that name is registered (from `add` until `task_removed`).
   bool contains(std::string_view name) const;
+
+  /// This supervisor as the body of a task of another supervisor, so supervisors nest into a
+  /// tree (see `docs/trees.md`).
+  ///
+  /// From this call on, the children wait for an attempt of the parent's task: each attempt is
+  /// one run of this supervisor, which starts the children, forwards every event to the
+  /// parent's bus under the task's name (`payments/poller`, `depth` 1), reports the task ready
+  /// once every child is ready, and ends the attempt when this supervisor shuts down: normally
+  /// after `shutdown()`, as a failure (`vigil::intensity_exceeded`) when it gives up, so the
+  /// parent's restart policy, backoff and intensity apply. Cancelling the attempt (the parent's
+  /// remove, shutdown, group restart, timeout) shuts this supervisor down with its own
+  /// `shutdown_grace`: give the parent's task a `stop_grace` at least that long. After a run the
+  /// children still registered (`never` ones excepted) are registered again for the next run,
+  /// with a fresh restart intensity window. Task handles cover one run.
+  ///
+  /// Call it before the execution context runs the children, so they start with the parent's
+  /// attempt. Destroying this object ends the run in progress; later attempts fail with
+  /// `vigil::fatal_error`. `run()` is for a root supervisor: do not await it on a nested one.
+  /// @throws std::logic_error when `supervisor_options::handle_signals` is set (the root's job).
+  task_fn as_task();
 
   /// The lifecycle event bus. Subscribe before adding tasks to see every event.
   event_bus& events() noexcept;

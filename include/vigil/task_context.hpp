@@ -13,6 +13,8 @@
 
 namespace vigil {
 
+class supervisor;
+
 /// Handed by value to every attempt of a task; cheap to copy (one shared pointer).
 ///
 /// @par Thread safety
@@ -63,6 +65,8 @@ class task_context {
   bool stop_requested() const noexcept { return state_->stop.load(std::memory_order_acquire); }
 
  private:
+  friend class supervisor;  // as_task() hands the attempt to the nested supervisor
+
   std::shared_ptr<detail::attempt_state> state_;
 };
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <vigil/chrono.hpp>
+#include <vigil/event.hpp>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/cancellation_signal.hpp>
@@ -19,6 +20,9 @@ struct attempt_state;
 class attempt_observer {
  public:
   virtual void on_ready(std::shared_ptr<attempt_state> attempt) = 0;
+  /// An event of the supervisor nested in the attempt of `task`: published on the observer's
+  /// bus under the path `task/<e.task>`. Called from the nested supervisor's strand.
+  virtual void forward(const std::string& task, event e) = 0;
 
  protected:
   ~attempt_observer() = default;
