@@ -487,7 +487,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   /// A nested supervisor is ready for its parent once every child is ready (none: at once).
   void report_ready_if_all() {
-    if (!link_ || link_->ready.load(std::memory_order_acquire))
+    // Not while the run stops or gives up: children leaving would look like all being ready.
+    if (!link_ || shutting_down_ || escalation_ || link_->ready.load(std::memory_order_acquire))
       return;
     for (const task_record* r = head_; r != nullptr; r = r->next)
       if (!is_ready(*r))
@@ -1306,7 +1307,7 @@ asio::awaitable<void> run_nested(std::shared_ptr<supervisor_core> child,
           attach, asio::use_awaitable);
 
   std::optional<shutdown_report> report;
-  if (!attempt->stop.load(std::memory_order_acquire)) {  // a stop during attach: not seen below
+  if (!attempt->stop.load(std::memory_order_acquire)) {  // else stopped during the attach
     try {
       report = co_await run->async_wait(asio::use_awaitable);
     } catch (const std::system_error& e) {

@@ -81,7 +81,12 @@ TEST_CASE("a nested supervisor starts its children with the parent's attempt and
     const auto report = co_await h.sup.run();
     CHECK(report.within_grace);
     // The nested supervisor is parked again with its children, for a next run.
-    CHECK(payments.list() == std::vector<std::string>{"poller", "ledger"});
+    const auto parked = co_await payments.snapshot();
+    REQUIRE(parked.size() == 2);
+    for (const auto& t : parked) {
+      CHECK(t.state == vigil::task_phase::starting);
+      CHECK(t.attempt == 0);
+    }
   }());
 }
 
@@ -95,7 +100,7 @@ TEST_CASE(
   payments_options.intensity = vigil::restart_intensity{1, 60s};
   vigil::supervisor payments(h.io.get_executor(), payments_options);
   vigil::task_spec spec = nested("payments", payments);
-  payments.add(quick_spec("cache", sleep_forever));
+  payments.add(quick_spec("cache", ready_then_wait));
   payments.add(quick_spec("db", always_failing()));
   h.run([&]() -> asio::awaitable<void> {
     h.sup.add(std::move(spec));
@@ -115,6 +120,9 @@ TEST_CASE(
     CHECK(count(seen, K::attempt_failed, "payments") == 2);
     CHECK(count(seen, K::backoff_scheduled, "payments") == 1);
     CHECK(count(seen, K::intensity_exceeded, "payments") == 1);
+    // db never got ready, so neither did payments: not even when db left a ready cache alone.
+    CHECK(count(seen, K::task_ready, "payments/cache") == 2);
+    CHECK(count(seen, K::task_ready, "payments") == 0);
     const auto failed = std::find_if(seen.begin(), seen.end(), [](const auto& e) {
       return e.kind == K::attempt_failed && e.task == "payments";
     });
@@ -137,7 +145,7 @@ TEST_CASE("shutdown of the root reaches every leaf with each level's grace",
   harness h;
   vigil::supervisor region(h.io.get_executor());
   vigil::supervisor_options payments_options;
-  payments_options.shutdown_grace = 150ms;
+  payments_options.shutdown_grace = 500ms;  // room for the poller to stop under sanitizers
   vigil::supervisor payments(h.io.get_executor(), payments_options);
   gate release;
   vigil::task_spec region_spec = nested("region", region);
@@ -152,7 +160,7 @@ TEST_CASE("shutdown of the root reaches every leaf with each level's grace",
 
     h.sup.shutdown();
     const auto down = co_await read_until(h.events, K::all_stopped_within_grace);
-    // payments abandons its stuck task after its own 150 ms; the levels above stop in time.
+    // payments abandons its stuck task after its own 500 ms; the levels above stop in time.
     const auto exceeded = std::find_if(down.begin(), down.end(), [](const auto& e) {
       return e.kind == K::grace_exceeded && e.task == "region/payments";
     });
@@ -164,7 +172,7 @@ TEST_CASE("shutdown of the root reaches every leaf with each level's grace",
     CHECK(count(down, K::all_stopped_within_grace, "region") == 1);
     const auto report = co_await h.sup.run();
     CHECK(report.within_grace);
-    CHECK(report.took >= 150ms);
+    CHECK(report.took >= 500ms);
     CHECK(report.took < 5s);
     release.open();  // the abandoned coroutine ends, so the io_context drains
   }());
@@ -262,6 +270,10 @@ TEST_CASE("one supervisor nested in two tasks runs in the first only",
     const auto result = co_await h.sup.add(std::move(second)).wait();
     CHECK(result.kind == outcome::fatal);
     CHECK(result.reason.find("already runs as task \"first\"") != std::string::npos);
+    const auto tasks = co_await payments.snapshot();  // the first run goes on
+    REQUIRE(tasks.size() == 1);
+    CHECK(tasks[0].state == vigil::task_phase::ready);
+    CHECK(tasks[0].attempt == 1);
     co_await h.sup.shutdown().wait();
   }());
 }
@@ -278,6 +290,8 @@ TEST_CASE("destroying a nested supervisor ends its run; later attempts fail for 
     co_await read_until(h.events, K::task_ready, "payments");
     payments.reset();
     const auto result = co_await handle.wait();
+    const auto seen = co_await read_until(h.events, K::task_finished, "payments");
+    CHECK(count(seen, K::attempt_succeeded, "payments") == 1);  // a clean stop of the run
     CHECK(result.kind == outcome::fatal);
     CHECK(result.reason.find("was destroyed") != std::string::npos);
     CHECK(result.attempts == 2);

@@ -74,7 +74,7 @@ class supervisor {
   /// Starts the graceful shutdown: new tasks are rejected, every task is cancelled (in reverse
   /// start order), and after at most `supervisor_options::shutdown_grace` the shutdown ends with
   /// `all_stopped_within_grace` or `grace_exceeded`. Idempotent: every call returns a handle on
-  /// the same shutdown.
+  /// the same shutdown. On a nested supervisor (`as_task()`) it ends the current run only.
   shutdown_handle shutdown();
 
   /// Completes when the shutdown is over, with its report.
@@ -101,7 +101,7 @@ class supervisor {
   /// tree (see `docs/trees.md`).
   ///
   /// From this call on, the children wait for an attempt of the parent's task: each attempt is
-  /// one run of this supervisor, which starts the children, forwards every event to the
+  /// one run of this supervisor, which starts the children, forwards the run's events to the
   /// parent's bus under the task's name (`payments/poller`, `depth` 1), reports the task ready
   /// once every child is ready, and ends the attempt when this supervisor shuts down: normally
   /// after `shutdown()`, as a failure (`vigil::intensity_exceeded`) when it gives up, so the

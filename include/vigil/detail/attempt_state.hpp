@@ -21,7 +21,8 @@ class attempt_observer {
  public:
   virtual void on_ready(std::shared_ptr<attempt_state> attempt) = 0;
   /// An event of the supervisor nested in the attempt of `task`: published on the observer's
-  /// bus under the path `task/<e.task>`. Called from the nested supervisor's strand.
+  /// bus under the path `task/<e.task>`. Called from any strand (the nested supervisor's, its
+  /// subscribers', a grandchild's).
   virtual void forward(const std::string& task, event e) = 0;
 
  protected:
