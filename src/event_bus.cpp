@@ -7,6 +7,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <stdexcept>
 #include <vector>
@@ -21,6 +22,9 @@ struct bus_state {
   std::uint64_t next_seq = 1;
   bool closed = false;
   std::vector<subscription_state*> subscribers;
+  /// `subscribers.size()`, readable without the lock: a publisher with nobody listening skips
+  /// building its event.
+  std::atomic<std::size_t> count{0};
 };
 
 struct subscription_state {
@@ -109,6 +113,7 @@ void subscription::reset() noexcept {
     std::lock_guard lock(state_->bus->mutex);
     auto& list = state_->bus->subscribers;
     list.erase(std::remove(list.begin(), list.end(), state_.get()), list.end());
+    state_->bus->count.store(list.size(), std::memory_order_relaxed);
     state_->waiters.complete_all(done, asio::error::operation_aborted, event{});
   }
   state_.reset();
@@ -181,6 +186,7 @@ subscription event_bus::subscribe(std::size_t capacity) {
   auto state = std::make_shared<detail::subscription_state>(state_, capacity);
   std::lock_guard lock(state_->mutex);
   state_->subscribers.push_back(state.get());
+  state_->count.store(state_->subscribers.size(), std::memory_order_relaxed);
   return subscription(std::move(state));
 }
 
@@ -199,9 +205,8 @@ bool event_bus::closed() const {
   return state_->closed;
 }
 
-std::size_t event_bus::subscriber_count() const {
-  std::lock_guard lock(state_->mutex);
-  return state_->subscribers.size();
+std::size_t event_bus::subscriber_count() const noexcept {
+  return state_->count.load(std::memory_order_relaxed);
 }
 
 }  // namespace vigil

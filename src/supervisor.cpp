@@ -39,6 +39,29 @@ enum class task_state : std::uint8_t {
   finished,  ///< outcome delivered; only late completions still refer to it
 };
 
+/// A task's last failure: an exception, or an error code from `task_context::fail()` whose
+/// text and exception are made only when asked for, so failing without throwing stays cheap.
+struct last_failure {
+  std::exception_ptr error;
+  std::error_code code;
+  std::string text;
+
+  void set(std::exception_ptr e, std::string what) {
+    error = std::move(e);
+    code = {};
+    text = std::move(what);
+  }
+  void set(std::error_code c) {
+    error = nullptr;
+    code = c;
+    text.clear();
+  }
+  std::string what() const { return text.empty() && code ? code.message() : text; }
+  std::exception_ptr exception() const {
+    return error || !code ? error : std::make_exception_ptr(std::system_error(code));
+  }
+};
+
 /// A task as the supervisor strand sees it. Owned by the registry; pending timers and the
 /// in-flight attempt hold it too, so `spec.fn` outlives every attempt it started.
 struct task_record : std::enable_shared_from_this<task_record> {
@@ -69,8 +92,7 @@ struct task_record : std::enable_shared_from_this<task_record> {
   std::uint32_t streak = 0;               // consecutive failures
   time_point started_at{};
   std::shared_ptr<attempt_state> current;  // the attempt in flight, if any
-  std::exception_ptr last_error;
-  std::string last_reason;
+  last_failure failure;
   task_record* prev = nullptr;  // registry in add order (the strand's view)
   task_record* next = nullptr;
 };
@@ -405,7 +427,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       t.attempt = r->attempts;
       t.restarts = r->attempts > 0 ? r->attempts - 1 : 0;
       t.in_state = now - r->state_since;
-      t.last_failure = r->last_reason;
+      t.last_failure = r->failure.what();
       switch (r->state) {
         case task_state::waiting:
           t.state = task_phase::starting;
@@ -426,15 +448,28 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     return tasks;
   }
 
+  /// Whether an event would reach anyone: nobody subscribed and no parent means nothing to build.
+  bool heard() const noexcept {
+    return bus_.subscriber_count() != 0 || nested_.load(std::memory_order_relaxed);
+  }
+
   void emit(event_kind kind, const std::string& task, std::uint32_t attempt = 0,
-            duration delay = {}, std::string reason = {}) {
+            duration delay = {}, std::string_view reason = {}) {
+    if (!heard())
+      return;
     event e;
     e.kind = kind;
     e.task = task;
     e.attempt = attempt;
     e.delay = delay;
-    e.reason = std::move(reason);
+    e.reason = reason;
     publish(std::move(e));
+  }
+
+  /// `attempt_failed` with the failure's text, made only when someone listens.
+  void emit_failure(const task_record& record, std::uint32_t attempt) {
+    if (heard())
+      emit(event_kind::attempt_failed, *record.name, attempt, {}, record.failure.what());
   }
 
   // ---- nesting, strand side -----------------------------------------------------------------
@@ -531,22 +566,25 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     try_start(record);
   }
 
-  void try_start(const record_ptr& record) {
+  // The restart path reads the clock once per step and passes it on (`now`): in a VM a clock
+  // read costs as much as a strand post.
+
+  void try_start(const record_ptr& record, time_point now = clock::now()) {
     if (parked()) {  // nested, between attempts of the parent's task: begin_run() starts it
-      enter(*record, task_state::waiting);
+      enter(*record, task_state::waiting, now);
       return;
     }
     if (waits_for_earlier(*record)) {  // start_in_order() starts it later
-      enter(*record, task_state::waiting);
+      enter(*record, task_state::waiting, now);
       return;
     }
     if (options_.max_concurrent != 0 && running_ >= options_.max_concurrent) {
-      enter(*record, task_state::waiting);
+      enter(*record, task_state::waiting, now);
       record->in_permit_queue = true;
       permit_queue_.push_back(record);
       return;
     }
-    begin_attempt(record);
+    begin_attempt(record, now);
   }
 
   // ---- ordered start ------------------------------------------------------------------------
@@ -577,15 +615,15 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     }
   }
 
-  void begin_attempt(const record_ptr& record) {
+  void begin_attempt(const record_ptr& record, time_point now = clock::now()) {
     ++running_;
-    enter(*record, task_state::running);
+    enter(*record, task_state::running, now);
     const std::uint32_t number = ++record->attempts;
-    auto attempt =
-        std::make_shared<attempt_state>(record->name, number, record->executor, weak_from_this());
+    auto attempt = std::make_shared<attempt_state>(record->name, number, record->executor,
+                                                   weak_from_this(), now);
     record->current = attempt;
     record->ready = false;
-    record->started_at = clock::now();
+    record->started_at = now;
     emit(event_kind::attempt_starting, *record->name, number);
     watch_attempt(record);
 
@@ -610,7 +648,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     asio::post(record->executor, [self = shared_from_this(), record, attempt,
                                   body = std::move(body)]() mutable {
       asio::co_spawn(
-          record->executor, std::move(body),
+          record->executor, guarded(std::move(body), attempt.get()),
           asio::bind_cancellation_slot(
               attempt->signal.slot(),
               asio::bind_executor(self->strand_, [self, record, attempt](std::exception_ptr error) {
@@ -619,6 +657,26 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     });
   }
 
+  /// Runs an attempt's body and records how it ended, catching a failure where it was thrown:
+  /// the supervisor then reads it from the attempt and never rethrows it.
+  static asio::awaitable<void> guarded(asio::awaitable<void> body, attempt_state* attempt) {
+    try {
+      co_await std::move(body);
+    } catch (const fatal_error& e) {
+      attempt->error = std::current_exception();
+      attempt->what = e.what();
+      attempt->fatal = true;
+    } catch (const std::exception& e) {
+      attempt->error = std::current_exception();
+      attempt->what = e.what();
+    } catch (...) {
+      attempt->error = std::current_exception();
+      attempt->what = "unknown exception (not derived from std::exception)";
+    }
+  }
+
+  /// `error` is what escaped `guarded` (nothing, unless it could not even run) or what the task
+  /// function threw before its coroutine existed.
   void on_attempt_end(const record_ptr& record, const std::shared_ptr<attempt_state>& attempt,
                       std::exception_ptr error) {
     if (record->current != attempt)
@@ -629,45 +687,54 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     record->current.reset();
     --running_;
     disarm(*record);
-    const duration ran_for = clock::now() - record->started_at;
-    const failure_info failure = inspect(error);
+    const time_point now = clock::now();
+    const duration ran_for = now - record->started_at;
+    if (error && !attempt->error) {
+      const failure_info info = inspect(error);
+      attempt->error = std::move(error);
+      attempt->what = info.what;
+      attempt->fatal = info.fatal;
+    }
+    const bool failed = attempt->error || attempt->code;
     // What a stopped attempt ends with is the cancellation, not a failure: only failures are
     // kept as the task's last error.
     const auto keep_failure = [&] {
-      record->last_error = error;
-      record->last_reason = failure.what;
+      if (attempt->error)
+        record->failure.set(attempt->error, std::move(attempt->what));
+      else
+        record->failure.set(attempt->code);
     };
 
     if (record->stop_requested) {
-      emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, failure.what);
+      emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, attempt->what);
       finish(record, task_outcome::canceled);
     } else if (group_stop) {  // stopped for a group restart: it starts again with the group
-      emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, failure.what);
+      emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, attempt->what);
       hold(record);
     } else if (attempt->cut_short) {  // timed out or stalled: recorded when it was detected
-      after_failure(record, ran_for);
-    } else if (!error) {
+      after_failure(record, ran_for, now);
+    } else if (!failed) {
       emit(event_kind::attempt_succeeded, *record->name, attempt->attempt);
       record->streak = 0;
       if (record->spec.restart == restart_policy::always)
-        schedule_restart(record, record->spec.backoff.delay(1, rng_));
+        schedule_restart(record, record->spec.backoff.delay(1, rng_), {}, now);
       else
         finish(record, task_outcome::completed);
-    } else if (failure.fatal) {
+    } else if (attempt->fatal) {
       keep_failure();
-      emit(event_kind::attempt_failed, *record->name, attempt->attempt, {}, failure.what);
+      emit_failure(*record, attempt->attempt);
       finish(record, task_outcome::fatal);
     } else {
       keep_failure();
-      emit(event_kind::attempt_failed, *record->name, attempt->attempt, {}, failure.what);
-      after_failure(record, ran_for);
+      emit_failure(*record, attempt->attempt);
+      after_failure(record, ran_for, now);
     }
     if (group_stop)
       advance_stops();
     resume_work();
   }
 
-  void after_failure(const record_ptr& record, duration ran_for) {
+  void after_failure(const record_ptr& record, duration ran_for, time_point now) {
     if (record->spec.restart == restart_policy::never) {
       finish(record, task_outcome::failed);
       return;
@@ -693,7 +760,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       finish(record, task_outcome::failed);
       return;
     }
-    if (intensity_ && !intensity_->admit(clock::now())) {
+    if (intensity_ && !intensity_->admit(now)) {
       escalate(record, false);
       return;
     }
@@ -701,7 +768,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
                                ? std::max(decision.delay, duration::zero())
                                : record->spec.backoff.delay(record->streak, rng_);
     if (options_.strategy == strategy::one_for_one)
-      schedule_restart(record, delay, std::move(note));
+      schedule_restart(record, delay, std::move(note), now);
     else
       restart_group(record, delay, std::move(note));
   }
@@ -779,8 +846,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   /// Parks a stopped group member until the group restarts; a `never` child is not restarted.
   void hold(const record_ptr& record) {
     if (record->spec.restart == restart_policy::never) {
-      if (record->last_reason.empty())
-        record->last_reason = "stopped with its group";
+      if (record->failure.what().empty())
+        record->failure.text = "stopped with its group";
       finish(record, task_outcome::canceled);
       return;
     }
@@ -807,7 +874,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (!record.spec.classify)
       return failure_decision::restart();
     try {
-      return record.spec.classify(record.last_error);
+      return record.spec.classify(record.failure.exception());
     } catch (...) {
       note = fmt::format("classify threw ({}); restarting by policy",
                          inspect(std::current_exception()).what);
@@ -815,12 +882,15 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     }
   }
 
-  void schedule_restart(const record_ptr& record, duration delay, std::string note = {}) {
-    enter(*record, task_state::backoff);
-    emit(event_kind::backoff_scheduled, *record->name, record->attempts + 1, delay,
-         std::move(note));
-    arm(record, clock::now() + delay,
-        [](supervisor_core& self, const record_ptr& r) { self.try_start(r); });
+  void schedule_restart(const record_ptr& record, duration delay, std::string note,
+                        time_point now) {
+    enter(*record, task_state::backoff, now);
+    emit(event_kind::backoff_scheduled, *record->name, record->attempts + 1, delay, note);
+    if (delay <= duration::zero()) {
+      try_start(record, now);  // no timer (and no timerfd update) for an immediate restart
+      return;
+    }
+    arm(record, now + delay, [](supervisor_core& self, const record_ptr& r) { self.try_start(r); });
   }
 
   /// Arms the attempt's watchdog at the earlier of its timeout and its stall deadline (one
@@ -870,8 +940,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
                  std::string reason) {
     const auto& attempt = record->current;
     attempt->cut_short = std::make_exception_ptr(std::system_error(make_error_code(code), reason));
-    record->last_error = attempt->cut_short;  // kept even if the attempt is abandoned later
-    record->last_reason = reason;
+    record->failure.set(attempt->cut_short, reason);  // kept even if abandoned later
     emit(kind, *record->name, attempt->attempt, limit, std::move(reason));
     enter(*record, task_state::stopping);
     request_stop(*attempt);
@@ -883,9 +952,9 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     return time_point(duration(attempt.last_heartbeat.load(std::memory_order_relaxed)));
   }
 
-  static void enter(task_record& record, task_state state) {
+  static void enter(task_record& record, task_state state, time_point now = clock::now()) {
     record.state = state;
-    record.state_since = clock::now();
+    record.state_since = now;
   }
 
   void remove_task(const record_ptr& record) {
@@ -957,7 +1026,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       record->current.reset();
       --running_;
     }
-    record->last_reason = fmt::format("ignored cancellation past its grace of {}", to_text(grace));
+    record->failure.text = fmt::format("ignored cancellation past its grace of {}", to_text(grace));
     finish(record, task_outcome::abandoned);
   }
 
@@ -970,8 +1039,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     outcome.kind = kind;
     outcome.attempts = record->attempts;
     if (kind != task_outcome::completed) {
-      outcome.error = record->last_error;
-      outcome.reason = record->last_reason;
+      outcome.error = record->failure.exception();
+      outcome.reason = record->failure.what();
     }
     if (kind == task_outcome::canceled && outcome.reason.empty())
       outcome.reason = shutting_down_ ? "shutdown" : "removed";
@@ -1014,15 +1083,15 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void escalate(const record_ptr& record, bool by_classify) {
     const std::string why =
         by_classify
-            ? fmt::format("{} escalated its failure: {}", *record->name, record->last_reason)
+            ? fmt::format("{} escalated its failure: {}", *record->name, record->failure.what())
             : fmt::format("more than {} restarts within {} (last failure of {}: {})",
                           options_.intensity->max_restarts, to_text(options_.intensity->period),
-                          *record->name, record->last_reason);
+                          *record->name, record->failure.what());
     emit(event_kind::intensity_exceeded, *record->name, record->attempts,
          by_classify ? duration{} : options_.intensity->period, why);
     if (!escalation_)
       escalation_ = std::make_exception_ptr(
-          intensity_exceeded("vigil: supervisor gave up: " + why, record->last_error));
+          intensity_exceeded("vigil: supervisor gave up: " + why, record->failure.exception()));
     retain(*record);  // a nested supervisor restarts with the child that broke the limit
     finish(record, task_outcome::failed);
     shutdown();

@@ -93,8 +93,9 @@ class event_bus {
   void close();
   bool closed() const;
 
-  /// How many subscriptions are attached.
-  std::size_t subscriber_count() const;
+  /// How many subscriptions are attached. Lock-free: a publisher may check it to skip building
+  /// events nobody reads.
+  std::size_t subscriber_count() const noexcept;
 
  private:
   std::shared_ptr<detail::bus_state> state_;

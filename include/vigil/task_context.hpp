@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <system_error>
 
 namespace vigil {
 
@@ -18,7 +19,7 @@ class supervisor;
 /// Handed by value to every attempt of a task; cheap to copy (one shared pointer).
 ///
 /// @par Thread safety
-/// Every member may be called from any thread, also after the attempt ended.
+/// Every member but `fail()` may be called from any thread, also after the attempt ended.
 ///
 /// @par Example
 /// @code
@@ -57,6 +58,14 @@ class task_context {
 
   /// Tells the supervisor the task is up: publishes `task_ready` (once per attempt).
   void ready() const;
+
+  /// Ends this attempt as a failure without the cost of an exception: call it, then return
+  /// (`co_return`). The supervisor treats the attempt as if it had thrown
+  /// `std::system_error(code)` (restart policy, backoff, `classify`, intensity), but makes the
+  /// exception and the text only if someone asks for them (an outcome, `classify`, an event
+  /// subscriber). For tasks that fail often and cheaply. Call it from the attempt itself,
+  /// before it returns; a zero `code` is ignored, and a later throw wins over it.
+  void fail(std::error_code code) const noexcept { state_->code = code; }
 
   /// True once the supervisor asked this attempt to stop (remove, shutdown, timeout, stall,
   /// readiness timeout, group restart). A CPU-bound

@@ -11,6 +11,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <system_error>
 
 namespace vigil::detail {
 
@@ -33,12 +34,13 @@ class attempt_observer {
 /// copy of its `task_context`. One allocation per attempt.
 struct attempt_state : std::enable_shared_from_this<attempt_state> {
   attempt_state(std::shared_ptr<const std::string> task_name, std::uint32_t number,
-                asio::any_io_executor task_executor, std::weak_ptr<attempt_observer> watcher)
+                asio::any_io_executor task_executor, std::weak_ptr<attempt_observer> watcher,
+                time_point started = clock::now())
       : name(std::move(task_name)),
         attempt(number),
         executor(std::move(task_executor)),
         observer(std::move(watcher)),
-        last_heartbeat(clock::now().time_since_epoch().count()) {}
+        last_heartbeat(started.time_since_epoch().count()) {}
 
   const std::shared_ptr<const std::string> name;
   const std::uint32_t attempt;
@@ -54,6 +56,13 @@ struct attempt_state : std::enable_shared_from_this<attempt_state> {
   /// Supervisor strand only: set when the supervisor cut the attempt short (timeout, stall);
   /// the failure the attempt ends with, whatever it returns.
   std::exception_ptr cut_short;
+
+  // How the body ended, written on the task's strand before the completion is posted to the
+  // supervisor's: caught where it was thrown, so the supervisor never rethrows it.
+  std::exception_ptr error;  ///< what the body threw
+  std::string what;          ///< its `what()`
+  bool fatal = false;        ///< it was a `vigil::fatal_error`
+  std::error_code code;      ///< `task_context::fail()`: a failure without an exception
 };
 
 }  // namespace vigil::detail
