@@ -7,6 +7,7 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
@@ -193,7 +194,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
  public:
   supervisor_core(asio::any_io_executor executor, supervisor_options options)
       : executor_(std::move(executor)),
-        strand_(asio::make_strand(executor_)),
+        strand_(new_strand()),
         options_((validate(options), std::move(options))),
         shutdown_timer_(strand_),
         group_timer_(strand_),
@@ -206,7 +207,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void start() {
     for (const auto& target : options_.subscribers)
       asio::co_spawn(
-          asio::make_strand(executor_),
+          new_strand(),
           drive_subscriber(bus_.subscribe(options_.bus_capacity), target, weak_from_this()),
           [](const std::exception_ptr&) {});  // drive_subscriber catches everything
     if (options_.handle_signals) {
@@ -215,12 +216,20 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     }
   }
 
+  /// A strand over the supervisor's executor. Over an io_context's own executor type when it is
+  /// one: the strand's inner executor is then not type-erased, which halves the cost of a post.
+  asio::any_io_executor new_strand() const {
+    if (const auto* io = executor_.target<asio::io_context::executor_type>())
+      return asio::make_strand(*io);
+    return asio::make_strand(executor_);
+  }
+
   // ---- any thread --------------------------------------------------------------------------
 
   task_handle add(task_spec spec) {
     vigil::validate(spec);
     auto record =
-        std::make_shared<task_record>(std::move(spec), strand_, asio::make_strand(executor_));
+        std::make_shared<task_record>(std::move(spec), strand_, new_strand());
     std::string_view refusal;
     {
       std::lock_guard lock(registry_mutex_);
@@ -549,7 +558,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     std::vector<record_ptr> records;
     for (auto& [order, spec] : retained_) {
       auto record =
-          std::make_shared<task_record>(std::move(spec), strand_, asio::make_strand(executor_));
+          std::make_shared<task_record>(std::move(spec), strand_, new_strand());
       if (!registry_.emplace(*record->name, record).second)
         continue;  // one record per name (adds were refused since the run began stopping)
       record->order = next_order_++;
@@ -1274,7 +1283,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   }
 
   const asio::any_io_executor executor_;
-  const asio::strand<asio::any_io_executor> strand_;
+  const asio::any_io_executor strand_;
   const supervisor_options options_;
   event_bus bus_;
   std::atomic<bool> nested_{false};  // as_task() was called
