@@ -29,7 +29,13 @@ void validate(const task_spec& spec) {
   if (spec.stop_grace < duration::zero())
     fail("stop_grace",
          fmt::format("must not be negative, got {}", detail::to_text(spec.stop_grace)));
-  spec.backoff.validate(fmt::format("task \"{}\": task_spec.backoff", spec.name));
+  try {
+    spec.backoff.validate();  // names no task: the message gets the name only when it throws
+  } catch (const std::invalid_argument& e) {
+    std::string_view what = e.what();  // "vigil: backoff.<field> <detail>"
+    what.remove_prefix(std::string_view("vigil: ").size());
+    throw std::invalid_argument(fmt::format("vigil: task \"{}\": task_spec.{}", spec.name, what));
+  }
 }
 
 }  // namespace vigil

@@ -57,7 +57,7 @@ TEST_CASE("a spec without a function is refused", "[validation]") {
 TEST_CASE("a backoff factor below 1 or not finite is refused", "[validation]") {
   auto spec = valid_spec();
   spec.backoff.factor = 0.5;
-  require_refused(spec, {"backoff.factor", "0.5", "\"job\""});
+  require_refused(spec, {"vigil: task \"job\": task_spec.backoff.factor", "0.5"});
   spec.backoff.factor = std::numeric_limits<double>::quiet_NaN();
   require_refused(spec, {"backoff.factor", "nan"});
   spec.backoff.factor = std::numeric_limits<double>::infinity();
