@@ -1051,10 +1051,12 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     }
     if (kind == task_outcome::canceled && outcome.reason.empty())
       outcome.reason = shutting_down_ ? "shutdown" : "removed";
-    emit(event_kind::task_finished, record->name, record->attempts, {},
-         outcome.reason.empty() ? std::string(to_string(kind))
-                                : fmt::format("{}: {}", to_string(kind), outcome.reason));
-    emit(event_kind::task_removed, record->name, record->attempts);
+    if (heard()) {
+      emit(event_kind::task_finished, record->name, record->attempts, {},
+           outcome.reason.empty() ? std::string(to_string(kind))
+                                  : fmt::format("{}: {}", to_string(kind), outcome.reason));
+      emit(event_kind::task_removed, record->name, record->attempts);
+    }
     // One critical section: whoever sees the name gone also sees the outcome, and whoever
     // sees the outcome can add the name again.
     deferred_completions done;  // woken after the unlock
