@@ -6,6 +6,7 @@
 //
 // Everything runs on one io_context thread: the counters are plain integers.
 
+#include <vigil/supervisor.hpp>
 #include <vigil/task_context.hpp>
 
 #include <asio/awaitable.hpp>
@@ -13,6 +14,8 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
 
 #include <chrono>
 #include <cstddef>
@@ -68,11 +71,8 @@ struct idle_fleet {
 
 inline constexpr std::chrono::hours idle_wait{24};
 
-/// A supervised idle task: a 24 h timer on the task's own executor.
-inline asio::awaitable<void> vigil_idle(vigil::task_context ctx, idle_fleet* fleet,
-                                        cancel_style style) {
-  asio::steady_timer timer(ctx.executor(), idle_wait);
-  fleet->start(timer);
+/// Waits on `timer` until it is cancelled, in the given style.
+inline asio::awaitable<void> wait_idle(asio::steady_timer& timer, cancel_style style) {
   if (style == cancel_style::exceptions) {
     co_await timer.async_wait(asio::use_awaitable);
   } else {
@@ -81,16 +81,29 @@ inline asio::awaitable<void> vigil_idle(vigil::task_context ctx, idle_fleet* fle
   }
 }
 
+/// A supervised idle task: a 24 h timer on the task's own executor.
+inline asio::awaitable<void> vigil_idle(vigil::task_context ctx, idle_fleet* fleet,
+                                        cancel_style style) {
+  asio::steady_timer timer(ctx.executor(), idle_wait);
+  fleet->start(timer);
+  co_await wait_idle(timer, style);
+}
+
 /// The same idle coroutine for co_spawn: a 24 h timer on the coroutine's executor.
 inline asio::awaitable<void> asio_idle(idle_fleet* fleet, cancel_style style) {
   asio::steady_timer timer(co_await asio::this_coro::executor, idle_wait);
   fleet->start(timer);
-  if (style == cancel_style::exceptions) {
-    co_await timer.async_wait(asio::use_awaitable);
-  } else {
-    auto [ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    std::ignore = ec;
-  }
+  co_await wait_idle(timer, style);
+}
+
+/// Adds `n` supervised idle tasks (`never` restarted) counted by `fleet`.
+inline void add_idle_tasks(vigil::supervisor& sup, idle_fleet& fleet, std::size_t n,
+                           cancel_style style) {
+  for (std::size_t i = 0; i < n; ++i)
+    sup.add({.name = fmt::format("idle{}", i),
+             .fn = [f = &fleet, style](
+                       vigil::task_context ctx) { return vigil_idle(std::move(ctx), f, style); },
+             .restart = vigil::restart_policy::never});
 }
 
 }  // namespace bench

@@ -46,15 +46,7 @@ double vigil_bytes(std::size_t n) {
     peak = proc_status_bytes("VmHWM");
     sup.shutdown();
   };
-  auto submit = [&] {
-    for (std::size_t i = 0; i < n; ++i)
-      sup.add({.name = fmt::format("idle{}", i),
-               .fn =
-                   [f = &fleet](vigil::task_context ctx) {
-                     return vigil_idle(std::move(ctx), f, cancel_style::error_codes);
-                   },
-               .restart = vigil::restart_policy::never});
-  };
+  auto submit = [&] { add_idle_tasks(sup, fleet, n, cancel_style::error_codes); };
   asio::post(io, submit);
   io.run();
   expect(fleet.started == n, "memory: {} of {} vigil tasks started", fleet.started, n);

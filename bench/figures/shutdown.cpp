@@ -55,13 +55,7 @@ double vigil_shutdown_ms(std::size_t n, cancel_style style) {
                    });
   };
   fleet.on_all_started = [&] { asio::post(io, stop_all); };  // once the n-th waits too
-  auto submit = [&] {
-    for (std::size_t i = 0; i < n; ++i)
-      sup.add({.name = fmt::format("idle{}", i),
-               .fn = [f = &fleet, style](
-                         vigil::task_context ctx) { return vigil_idle(std::move(ctx), f, style); },
-               .restart = vigil::restart_policy::never});
-  };
+  auto submit = [&] { add_idle_tasks(sup, fleet, n, style); };
   asio::post(io, submit);
   io.run();
   expect(fleet.started == n && report && report->within_grace,

@@ -38,13 +38,7 @@ double vigil_start_seconds(std::size_t n) {
   };
   auto submit = [&] {
     t0 = steady::now();
-    for (std::size_t i = 0; i < n; ++i)
-      sup.add({.name = fmt::format("idle{}", i),
-               .fn =
-                   [f = &fleet](vigil::task_context ctx) {
-                     return vigil_idle(std::move(ctx), f, cancel_style::error_codes);
-                   },
-               .restart = vigil::restart_policy::never});
+    add_idle_tasks(sup, fleet, n, cancel_style::error_codes);
   };
   asio::post(io, submit);
   io.run();
