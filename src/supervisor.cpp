@@ -67,13 +67,15 @@ struct last_failure {
 /// in-flight attempt hold it too, so `spec.fn` outlives every attempt it started.
 struct task_record : std::enable_shared_from_this<task_record> {
   task_record(task_spec&& s, asio::any_io_executor task_strand)
-      : name(std::move(s.name)),
+      : name(std::make_shared<const std::string>(std::move(s.name))),
         spec(std::move(s)),
-        handle(std::make_shared<task_handle_state>(name)),
+        handle(std::make_shared<task_handle_state>(*name)),
         executor(std::move(task_strand)) {}
 
-  const std::string name;  // attempts share it through an aliasing pointer: no allocation
-  const task_spec spec;    // `spec.name` was moved into `name`
+  // Shared with the attempts, whose task_context may outlive the record (and must not keep the
+  // record, its spec and their captures alive).
+  const std::shared_ptr<const std::string> name;
+  const task_spec spec;  // `spec.name` was moved into `name`
   const std::shared_ptr<task_handle_state> handle;
   const asio::any_io_executor executor;  // the task's own strand
   std::uint64_t order = 0;               // add order, for list(); set under the registry lock
@@ -234,11 +236,11 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       std::lock_guard lock(registry_mutex_);
       if (!accepting_)
         refusal = "shutting_down";
-      else if (registry_.contains(record->name))
+      else if (registry_.contains(*record->name))
         refusal = "already_exists";
       else {
         record->order = next_order_++;
-        registry_.emplace(record->name, record);
+        registry_.emplace(*record->name, record);
         // Posted under the lock: the strand sees adds and the shutdown in the order they won it.
         asio::post(strand_, [self = shared_from_this(), record] { self->start_task(record); });
         return task_handle(record->handle);
@@ -247,8 +249,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     record->handle->outcome.set(
         task_outcome{task_outcome::rejected, nullptr, std::string(refusal), 0});
     asio::post(strand_, [self = shared_from_this(), name = record->name, refusal] {
-      self->emit(event_kind::task_add_requested, name);
-      self->emit(event_kind::task_add_failed, name, 0, {}, refusal);
+      self->emit(event_kind::task_add_requested, *name);
+      self->emit(event_kind::task_add_failed, *name, 0, {}, refusal);
     });
     return task_handle(record->handle);
   }
@@ -398,7 +400,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       if (record && record->current == attempt) {
         record->ready = true;
         record->state_since = clock::now();  // running → ready
-        self->emit(event_kind::task_ready, record->name, attempt->attempt);
+        self->emit(event_kind::task_ready, *record->name, attempt->attempt);
         self->start_in_order();
         self->report_ready_if_all();
       }
@@ -431,7 +433,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     std::vector<task_snapshot> tasks;
     for (const task_record* r = head_; r != nullptr; r = r->next) {
       task_snapshot& t = tasks.emplace_back();
-      t.name = r->name;
+      t.name = *r->name;
       t.attempt = r->attempts;
       t.restarts = r->attempts > 0 ? r->attempts - 1 : 0;
       t.in_state = now - r->state_since;
@@ -477,7 +479,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   /// `attempt_failed` with the failure's text, made only when someone listens.
   void emit_failure(const task_record& record, std::uint32_t attempt) {
     if (heard())
-      emit(event_kind::attempt_failed, record.name, attempt, {}, record.failure.what());
+      emit(event_kind::attempt_failed, *record.name, attempt, {}, record.failure.what());
   }
 
   // ---- nesting, strand side -----------------------------------------------------------------
@@ -545,7 +547,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (!nested_.load(std::memory_order_relaxed) || record.spec.restart == restart_policy::never)
       return;
     task_spec spec = record.spec;
-    spec.name = record.name;
+    spec.name = *record.name;
     retained_.emplace_back(record.order, std::move(spec));
   }
 
@@ -557,7 +559,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     std::vector<record_ptr> records;
     for (auto& [order, spec] : retained_) {
       auto record = std::make_shared<task_record>(std::move(spec), new_strand());
-      if (!registry_.emplace(record->name, record).second)
+      if (!registry_.emplace(*record->name, record).second)
         continue;  // one record per name (adds were refused since the run began stopping)
       record->order = next_order_++;
       records.push_back(std::move(record));
@@ -567,8 +569,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   }
 
   void start_task(const record_ptr& record) {
-    emit(event_kind::task_add_requested, record->name);
-    emit(event_kind::task_added, record->name);
+    emit(event_kind::task_add_requested, *record->name);
+    emit(event_kind::task_added, *record->name);
     link(record.get());
     try_start(record);
   }
@@ -626,13 +628,12 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     ++running_;
     enter(*record, task_state::running, now);
     const std::uint32_t number = ++record->attempts;
-    auto attempt =
-        std::make_shared<attempt_state>(std::shared_ptr<const std::string>(record, &record->name),
-                                        number, record->executor, weak_from_this(), now);
+    auto attempt = std::make_shared<attempt_state>(record->name, number, record->executor,
+                                                   weak_from_this(), now);
     record->current = attempt;
     record->ready = false;
     record->started_at = now;
-    emit(event_kind::attempt_starting, record->name, number);
+    emit(event_kind::attempt_starting, *record->name, number);
     watch_attempt(record);
 
     asio::awaitable<void> body;
@@ -714,15 +715,15 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     };
 
     if (record->stop_requested) {
-      emit(event_kind::attempt_canceled, record->name, attempt->attempt, {}, attempt->what);
+      emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, attempt->what);
       finish(record, task_outcome::canceled);
     } else if (group_stop) {  // stopped for a group restart: it starts again with the group
-      emit(event_kind::attempt_canceled, record->name, attempt->attempt, {}, attempt->what);
+      emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, attempt->what);
       hold(record);
     } else if (attempt->cut_short) {  // timed out or stalled: recorded when it was detected
       after_failure(record, ran_for, now);
     } else if (!failed) {
-      emit(event_kind::attempt_succeeded, record->name, attempt->attempt);
+      emit(event_kind::attempt_succeeded, *record->name, attempt->attempt);
       record->streak = 0;
       if (record->spec.restart == restart_policy::always)
         schedule_restart(record, record->spec.backoff.delay(1, rng_), {}, now);
@@ -762,7 +763,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       record->streak = 0;
     ++record->streak;
     if (record->spec.max_retries && record->streak > *record->spec.max_retries) {
-      emit(event_kind::retries_exhausted, record->name, record->attempts, {},
+      emit(event_kind::retries_exhausted, *record->name, record->attempts, {},
            fmt::format("gave up after {} consecutive failures (max_retries {})", record->streak,
                        *record->spec.max_retries));
       finish(record, task_outcome::failed);
@@ -791,7 +792,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   void restart_group(const record_ptr& failed, duration delay, std::string note) {
     hold(failed);
-    emit(event_kind::backoff_scheduled, failed->name, failed->attempts + 1, delay, std::move(note));
+    emit(event_kind::backoff_scheduled, *failed->name, failed->attempts + 1, delay,
+         std::move(note));
     const time_point at = clock::now() + delay;
     group_restart_at_ = group_pending_ ? std::max(group_restart_at_, at) : at;
     group_pending_ = true;
@@ -892,7 +894,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void schedule_restart(const record_ptr& record, duration delay, std::string note,
                         time_point now) {
     enter(*record, task_state::backoff, now);
-    emit(event_kind::backoff_scheduled, record->name, record->attempts + 1, delay, note);
+    emit(event_kind::backoff_scheduled, *record->name, record->attempts + 1, delay, note);
     if (delay <= duration::zero()) {
       try_start(record, now);  // no timer (and no timerfd update) for an immediate restart
       return;
@@ -948,7 +950,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     const auto& attempt = record->current;
     attempt->cut_short = std::make_exception_ptr(std::system_error(make_error_code(code), reason));
     record->failure.set(attempt->cut_short, reason);  // kept even if abandoned later
-    emit(kind, record->name, attempt->attempt, limit, std::move(reason));
+    emit(kind, *record->name, attempt->attempt, limit, std::move(reason));
     enter(*record, task_state::stopping);
     request_stop(*attempt);
     arm(record, clock::now() + record->spec.stop_grace,
@@ -967,7 +969,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void remove_task(const record_ptr& record) {
     if (record->state == task_state::finished || record->stop_requested)
       return;
-    emit(event_kind::task_remove_requested, record->name, record->attempts);
+    emit(event_kind::task_remove_requested, *record->name, record->attempts);
     stop_task(record, record->spec.stop_grace);
     start_in_order();  // a child that never got ready no longer holds back later ones
     report_ready_if_all();
@@ -1012,10 +1014,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (!record->current)
       return;
     const duration grace = record->spec.stop_grace;
-    emit(event_kind::grace_exceeded, record->name, record->current->attempt, grace,
-         fmt::format("{} ignored cancellation for {}", record->name, to_text(grace)));
+    emit(event_kind::grace_exceeded, *record->name, record->current->attempt, grace,
+         fmt::format("{} ignored cancellation for {}", *record->name, to_text(grace)));
     if (shutting_down_)
-      shutdown_abandoned_.emplace_back(record->order, record->name);
+      shutdown_abandoned_.emplace_back(record->order, *record->name);
     abandon(record, grace);
     if (record == stopping_now_) {
       stopping_now_.reset();
@@ -1052,16 +1054,16 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (kind == task_outcome::canceled && outcome.reason.empty())
       outcome.reason = shutting_down_ ? "shutdown" : "removed";
     if (heard()) {
-      emit(event_kind::task_finished, record->name, record->attempts, {},
+      emit(event_kind::task_finished, *record->name, record->attempts, {},
            outcome.reason.empty() ? std::string(to_string(kind))
                                   : fmt::format("{}: {}", to_string(kind), outcome.reason));
-      emit(event_kind::task_removed, record->name, record->attempts);
+      emit(event_kind::task_removed, *record->name, record->attempts);
     }
     // One critical section: whoever sees the name gone also sees the outcome, and whoever
     // sees the outcome can add the name again.
     deferred_completions done;  // woken after the unlock
     std::lock_guard lock(registry_mutex_);
-    const auto found = registry_.find(record->name);
+    const auto found = registry_.find(*record->name);
     if (found != registry_.end() && found->second == record)
       registry_.erase(found);
     record->handle->outcome.set(done, std::move(outcome));
@@ -1092,11 +1094,11 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void escalate(const record_ptr& record, bool by_classify) {
     const std::string why =
         by_classify
-            ? fmt::format("{} escalated its failure: {}", record->name, record->failure.what())
+            ? fmt::format("{} escalated its failure: {}", *record->name, record->failure.what())
             : fmt::format("more than {} restarts within {} (last failure of {}: {})",
                           options_.intensity->max_restarts, to_text(options_.intensity->period),
-                          record->name, record->failure.what());
-    emit(event_kind::intensity_exceeded, record->name, record->attempts,
+                          *record->name, record->failure.what());
+    emit(event_kind::intensity_exceeded, *record->name, record->attempts,
          by_classify ? duration{} : options_.intensity->period, why);
     if (!escalation_)
       escalation_ = std::make_exception_ptr(
@@ -1162,7 +1164,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (shutdown_finished_)
       return;
     for (task_record* r = head_; r != nullptr; r = r->next)
-      shutdown_abandoned_.emplace_back(r->order, r->name);
+      shutdown_abandoned_.emplace_back(r->order, *r->name);
     emit(event_kind::grace_exceeded, {}, 0, options_.shutdown_grace, abandoned_names());
     for (const auto& queued : stop_queue_)
       queued->queued_for_stop = false;
