@@ -385,6 +385,36 @@ TEST_CASE("no READY=1 after the shutdown started or the supervisor gave up", "[s
   CHECK_FALSE(systemd.try_receive());
 }
 
+TEST_CASE("a nested supervisor's forwarded events are not the root's", "[systemd][nesting]") {
+  temp_dir dir;
+  asio::io_context io;
+  listener systemd(io, dir.socket());
+  auto notifier = vigil::systemd_notifier::create(io.get_executor(),
+                                                  notifier_options(dir.socket(), std::nullopt));
+  vigil::event e;
+  e.task = "payments";
+  e.kind = K::task_added;
+  notifier->on_event(e);
+  // The nested supervisor's own steps and its children, one level down.
+  e.depth = 1;
+  e.kind = K::shutdown_requested;
+  notifier->on_event(e);
+  e.kind = K::intensity_exceeded;
+  notifier->on_event(e);
+  e.task = "payments/db";
+  e.kind = K::task_added;
+  notifier->on_event(e);
+  CHECK_FALSE(systemd.try_receive());
+  // The nested supervisor's readiness arrives as its task's own task_ready.
+  e.depth = 0;
+  e.task = "payments";
+  e.kind = K::task_ready;
+  notifier->on_event(e);
+  const auto ready = systemd.try_receive();
+  REQUIRE(ready);
+  CHECK(ready->text == "READY=1");
+}
+
 TEST_CASE("a failed send is counted, never thrown", "[systemd][errors]") {
   temp_dir dir;
   asio::io_context io;
