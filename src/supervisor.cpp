@@ -2,6 +2,7 @@
 
 #include <vigil/errors.hpp>
 
+#include "name_index.hpp"
 #include "text.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -24,7 +25,6 @@
 #include <mutex>
 #include <random>
 #include <stdexcept>
-#include <unordered_map>
 
 namespace vigil {
 namespace detail {
@@ -129,11 +129,8 @@ class intensity_window {
   std::size_t count_ = 0;
 };
 
-struct string_hash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept {
-    return std::hash<std::string_view>{}(s);
-  }
+struct record_name {
+  const std::string& operator()(const task_record& r) const noexcept { return *r.name; }
 };
 
 /// One rethrow per failure: the fatal flag and the text together.
@@ -236,11 +233,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       std::lock_guard lock(registry_mutex_);
       if (!accepting_)
         refusal = "shutting_down";
-      else if (registry_.contains(*record->name))
+      else if (!registry_.insert(record))
         refusal = "already_exists";
       else {
         record->order = next_order_++;
-        registry_.emplace(*record->name, record);
         // Posted under the lock: the strand sees adds and the shutdown in the order they won it.
         asio::post(strand_, [self = shared_from_this(), record] { self->start_task(record); });
         return task_handle(record->handle);
@@ -257,11 +253,12 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   bool remove(std::string_view name) {
     std::lock_guard lock(registry_mutex_);
-    const auto found = registry_.find(name);
-    if (found == registry_.end())
+    task_record* const found = registry_.find(name);
+    if (found == nullptr)
       return false;
-    asio::post(strand_,
-               [self = shared_from_this(), record = found->second] { self->remove_task(record); });
+    asio::post(strand_, [self = shared_from_this(), record = found->shared_from_this()] {
+      self->remove_task(record);
+    });
     return true;
   }
 
@@ -362,8 +359,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     {
       std::lock_guard lock(registry_mutex_);
       ordered.reserve(registry_.size());
-      for (const auto& [name, record] : registry_)
-        ordered.emplace_back(record->order, name);
+      registry_.for_each(
+          [&](const task_record& record) { ordered.emplace_back(record.order, *record.name); });
     }
     std::sort(ordered.begin(), ordered.end());
     std::vector<std::string> names;
@@ -375,7 +372,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   bool contains(std::string_view name) const {
     std::lock_guard lock(registry_mutex_);
-    return registry_.find(name) != registry_.end();
+    return registry_.contains(name);
   }
 
   template <class Handler>
@@ -393,9 +390,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       std::shared_ptr<task_record> record;
       {
         std::lock_guard lock(self->registry_mutex_);
-        const auto found = self->registry_.find(*attempt->name);
-        if (found != self->registry_.end())
-          record = found->second;
+        if (task_record* const found = self->registry_.find(*attempt->name))
+          record = found->shared_from_this();
       }
       if (record && record->current == attempt) {
         record->ready = true;
@@ -559,7 +555,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     std::vector<record_ptr> records;
     for (auto& [order, spec] : retained_) {
       auto record = std::make_shared<task_record>(std::move(spec), new_strand());
-      if (!registry_.emplace(*record->name, record).second)
+      if (!registry_.insert(record))
         continue;  // one record per name (adds were refused since the run began stopping)
       record->order = next_order_++;
       records.push_back(std::move(record));
@@ -1063,9 +1059,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     // sees the outcome can add the name again.
     deferred_completions done;  // woken after the unlock
     std::lock_guard lock(registry_mutex_);
-    const auto found = registry_.find(*record->name);
-    if (found != registry_.end() && found->second == record)
-      registry_.erase(found);
+    registry_.erase(*record);
     record->handle->outcome.set(done, std::move(outcome));
     if (registry_.empty())
       empty_waiters_.complete_all(done, {}, true);
@@ -1296,7 +1290,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   // Guarded by registry_mutex_: the names, the admission flag, the current run's shutdown state,
   // the wait_until_empty waiters.
   mutable std::mutex registry_mutex_;
-  std::unordered_map<std::string, record_ptr, string_hash, std::equal_to<>> registry_;
+  name_index<task_record, record_name> registry_;
   std::shared_ptr<shutdown_state> done_ = std::make_shared<shutdown_state>();
   bool accepting_ = true;
   bool retired_ = false;  // the supervisor object is gone: no run after this one
