@@ -8,6 +8,7 @@
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/bind_executor.hpp>
 #include <asio/co_spawn.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/signal_set.hpp>
@@ -67,16 +68,16 @@ struct last_failure {
 /// in-flight attempt hold it too, so `spec.fn` outlives every attempt it started.
 struct task_record : std::enable_shared_from_this<task_record> {
   task_record(task_spec&& s, asio::any_io_executor task_strand)
-      : name(std::make_shared<const std::string>(std::move(s.name))),
+      : handle(std::make_shared<task_handle_state>(std::move(s.name))),
+        name(handle, &handle->name),
         spec(std::move(s)),
-        handle(std::make_shared<task_handle_state>(*name)),
         executor(std::move(task_strand)) {}
 
-  // Shared with the attempts, whose task_context may outlive the record (and must not keep the
-  // record, its spec and their captures alive).
-  const std::shared_ptr<const std::string> name;
-  const task_spec spec;  // `spec.name` was moved into `name`
   const std::shared_ptr<task_handle_state> handle;
+  // The name lives in the handle's state, which the attempts share: a task_context may
+  // outlive the record and must not keep the record, its spec and their captures alive.
+  const std::shared_ptr<const std::string> name;
+  const task_spec spec;                  // `spec.name` was moved into the handle
   const asio::any_io_executor executor;  // the task's own strand
   std::uint64_t order = 0;               // add order, for list(); set under the registry lock
 
@@ -650,21 +651,37 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     // co_spawn from the task's own strand: called from here, Asio would run the body inline
     // up to its first suspension, nested in this strand's handler. There, the slot is also
     // connected under the same strand that later emits the cancellation.
-    asio::post(record->executor, [self = shared_from_this(), record, attempt,
-                                  body = std::move(body)]() mutable {
+    asio::post(record->executor, [self = shared_from_this(), record, number,
+                                  attempt = std::move(attempt), body = std::move(body)]() mutable {
+      auto slot = attempt->signal.slot();
       asio::co_spawn(
-          record->executor, guarded(std::move(body), attempt.get()),
-          asio::bind_cancellation_slot(
-              attempt->signal.slot(),
-              asio::bind_executor(self->strand_, [self, record, attempt](std::exception_ptr error) {
-                self->on_attempt_end(record, attempt, std::move(error));
-              })));
+          record->executor, guarded(std::move(body), std::move(attempt)),
+          asio::bind_cancellation_slot(slot, attempt_done{std::move(self), record, number}));
     });
   }
 
+  /// The completion of an attempt's co_spawn, small on purpose: co_spawn keeps it in the
+  /// attempt's frame, next to two copies of its executor.
+  struct attempt_done {
+    std::shared_ptr<supervisor_core> self;
+    record_ptr record;
+    std::uint32_t number;
+
+    void operator()(std::exception_ptr error) {
+      supervisor_core& core = *self;
+      asio::dispatch(core.strand_, [self = std::move(self), record = std::move(record),
+                                    number = number, error = std::move(error)]() mutable {
+        // Abandoned earlier (already reported) when another attempt or none is current.
+        if (record->current && record->current->attempt == number)
+          self->on_attempt_end(record, record->current, std::move(error));
+      });
+    }
+  };
+
   /// Runs an attempt's body and records how it ended, catching a failure where it was thrown:
   /// the supervisor then reads it from the attempt and never rethrows it.
-  static asio::awaitable<void> guarded(asio::awaitable<void> body, attempt_state* attempt) {
+  static asio::awaitable<void> guarded(asio::awaitable<void> body,
+                                       std::shared_ptr<attempt_state> attempt) {
     try {
       co_await std::move(body);
     } catch (const fatal_error& e) {
@@ -682,7 +699,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   /// `error` is what escaped `guarded` (nothing, unless it could not even run) or what the task
   /// function threw before its coroutine existed.
-  void on_attempt_end(const record_ptr& record, const std::shared_ptr<attempt_state>& attempt,
+  void on_attempt_end(const record_ptr& record, std::shared_ptr<attempt_state> attempt,
                       std::exception_ptr error) {
     if (record->current != attempt)
       return;  // abandoned earlier: already reported
