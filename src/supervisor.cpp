@@ -84,7 +84,7 @@ struct task_record : std::enable_shared_from_this<task_record> {
   // Supervisor strand only.
   // Backoff, attempt timeout or stop grace: one at a time. Made on first use: many tasks
   // never need it, and an idle one should not pay for it.
-  std::optional<asio::steady_timer> timer;
+  std::unique_ptr<asio::steady_timer> timer;
   std::uint64_t timer_generation = 0;  // bumped on every (re)arm: a stale expiry is ignored
   task_state state = task_state::waiting;
   time_point state_since = clock::now();  // for snapshot(): time in state
@@ -1258,7 +1258,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void arm(const record_ptr& record, time_point at, OnExpiry on_expiry) {
     const std::uint64_t generation = ++record->timer_generation;
     if (!record->timer)
-      record->timer.emplace(strand_);
+      record->timer = std::make_unique<asio::steady_timer>(strand_);
     record->timer->expires_at(at);
     record->timer->async_wait(
         [self = shared_from_this(), record, generation, on_expiry](std::error_code ec) {
