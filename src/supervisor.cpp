@@ -991,7 +991,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   /// Stops a task for good: at once when no attempt runs, else by cancelling the attempt. With
   /// a `grace`, the attempt is abandoned if still running after it; without, the shutdown's
   /// shared grace timer watches it.
-  void stop_task(const record_ptr& record, std::optional<duration> grace) {
+  void stop_task(const record_ptr& record, std::optional<duration> grace,
+                 time_point now = clock::now()) {
     record->stop_requested = true;
     switch (record->state) {
       case task_state::waiting:
@@ -1001,10 +1002,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
         return;
       case task_state::running:
       case task_state::stopping:
-        enter(*record, task_state::stopping);
+        enter(*record, task_state::stopping, now);
         request_stop(*record->current);
         if (grace)
-          arm(record, clock::now() + *grace,
+          arm(record, now + *grace,
               [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
         else
           disarm(*record);
@@ -1140,7 +1141,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       // Independent children: every stop request goes out at once, in reverse start order.
       for (task_record* r = tail_; r != nullptr;) {
         task_record* const previous = r->prev;
-        stop_task(r->shared_from_this(), std::nullopt);
+        stop_task(r->shared_from_this(), std::nullopt, shutdown_started_);
         r = previous;
       }
     } else {
@@ -1152,7 +1153,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
           r->stop_requested = true;
           enqueue_stop(r->shared_from_this());
         } else {
-          stop_task(r->shared_from_this(), std::nullopt);
+          stop_task(r->shared_from_this(), std::nullopt, shutdown_started_);
         }
         r = previous;
       }
