@@ -1,5 +1,5 @@
 // detail::name_index, the supervisor's registry: checked against std::map under random inserts
-// and erases, so probe runs, backward-shift deletion, growth and shrinking are all exercised.
+// and erases, so probe runs, backward-shift deletion, growth and release are all exercised.
 
 #include "../src/name_index.hpp"
 #include "support.hpp"
@@ -94,6 +94,6 @@ TEST_CASE("name_index keeps every entry across growth and a full drain", "[name_
   for (int i = 1; i < 50'000; i += 2)
     REQUIRE(names.erase(*all[static_cast<std::size_t>(i)]));
   CHECK(names.empty());
-  CHECK(names.insert(make("t0")));  // the shrunk table still works
+  CHECK(names.insert(make("t0")));  // the released table comes back
   CHECK(names.contains("t0"));
 }
