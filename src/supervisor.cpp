@@ -11,6 +11,7 @@
 #include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
+#include <asio/require.hpp>
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -648,16 +649,13 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       });
       return;
     }
-    // co_spawn from the task's own strand: called from here, Asio would run the body inline
-    // up to its first suspension, nested in this strand's handler. There, the slot is also
-    // connected under the same strand that later emits the cancellation.
-    asio::post(record->executor, [self = shared_from_this(), record, number,
-                                  attempt = std::move(attempt), body = std::move(body)]() mutable {
-      auto slot = attempt->signal.slot();
-      asio::co_spawn(
-          record->executor, guarded(std::move(body), std::move(attempt)),
-          asio::bind_cancellation_slot(slot, attempt_done{std::move(self), record, number}));
-    });
+    // Spawned on a never-blocking view of the task's strand: the body starts from that
+    // strand's queue, not inline in this handler, without a hop of our own to get there.
+    auto slot = attempt->signal.slot();
+    asio::co_spawn(
+        asio::require(record->executor, asio::execution::blocking.never),
+        guarded(std::move(body), std::move(attempt)),
+        asio::bind_cancellation_slot(slot, attempt_done{shared_from_this(), record, number}));
   }
 
   /// The completion of an attempt's co_spawn, small on purpose: co_spawn keeps it in the
