@@ -650,7 +650,9 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       return;
     }
     // Spawned on a never-blocking view of the task's strand: the body starts from that
-    // strand's queue, not inline in this handler, without a hop of our own to get there.
+    // strand's queue, not inline in this handler, without a hop of our own to get there. The
+    // slot is connected here, before anything can stop the attempt: request_stop() posts its
+    // emit to the task's strand, which orders it after this.
     auto slot = attempt->signal.slot();
     asio::co_spawn(
         asio::require(record->executor, asio::execution::blocking.never),
