@@ -25,6 +25,7 @@ class name_index {
   using value_type = std::shared_ptr<T>;
 
   std::size_t size() const noexcept { return size_; }
+  std::size_t capacity() const noexcept { return slots_.size(); }
   bool empty() const noexcept { return size_ == 0; }
 
   /// The entry named `name`, or null.
@@ -47,6 +48,8 @@ class name_index {
   bool insert(value_type value) {
     if ((size_ + 1) * 10 > slots_.size() * max_load_tenths)
       rehash(slots_.empty() ? min_capacity : slots_.size() * 2);
+    else if (size_ * 16 < slots_.size() && slots_.size() > min_capacity)
+      rehash(fitting_capacity(size_ + 1));  // after a burst: see remove_at()
     const std::size_t hash = hash_of(KeyOf{}(*value));
     std::size_t i = hash & mask_;
     for (; slots_[i].value; i = (i + 1) & mask_)
@@ -93,8 +96,20 @@ class name_index {
     return std::hash<std::string_view>{}(name);
   }
 
+  /// The smallest table that holds `n` entries below the maximum load.
+  static std::size_t fitting_capacity(std::size_t n) noexcept {
+    std::size_t capacity = min_capacity;
+    while (n * 10 > capacity * max_load_tenths)
+      capacity *= 2;
+    return capacity;
+  }
+
   /// Backward-shift deletion: later entries of the same probe run move up, so no tombstones
   /// accumulate and lookups stay short however many tasks come and go.
+  ///
+  /// Erasing never shrinks the table: after a burst of tasks, the next insert does. Shrinking
+  /// here made a mass shutdown a fifth slower, because glibc consolidates its free lists on
+  /// every large allocation or free, and the entries are erased when their tasks end.
   void remove_at(std::size_t hole) noexcept {
     slots_[hole].value.reset();
     --size_;
@@ -106,13 +121,6 @@ class name_index {
         continue;
       slots_[hole] = std::move(slots_[i]);
       hole = i;
-    }
-    // A burst of tasks must not keep its table forever. Released when empty rather than
-    // shrunk step by step: each smaller table is a large allocation, and glibc consolidates its
-    // free lists on every one of them, which made a mass shutdown a fifth slower.
-    if (size_ == 0 && slots_.size() > min_capacity) {
-      std::vector<slot>().swap(slots_);
-      mask_ = 0;
     }
   }
 
