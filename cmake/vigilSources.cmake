@@ -28,7 +28,10 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/detail/oneshot.hpp
     include/vigil/detail/enum_formatter.hpp
     include/vigil/detail/attempt_state.hpp
-    include/vigil/systemd_notifier.hpp)
+    include/vigil/systemd_notifier.hpp
+    include/vigil/running_handle.hpp
+    include/vigil/message_bus.hpp
+    include/vigil/memory_bus.hpp)
 
 # The compiled part of the library target vigil (non-template code only).
 set(VIGIL_SOURCES
@@ -42,4 +45,5 @@ set(VIGIL_SOURCES
     src/subscriber.cpp
     src/task_handle.cpp
     src/supervisor.cpp
-    src/systemd_notifier.cpp)
+    src/systemd_notifier.cpp
+    src/running_handle.cpp)

@@ -128,7 +128,7 @@ inline std::error_code error_code_of(const std::exception_ptr& error) {
 /// waits without honouring cancellation: the way to write a task that is stuck.
 class gate {
  public:
-  void open() { state_->set(true); }
+  void open() const { state_->set(true); }
 
   asio::awaitable<void> wait() const {
     auto state = state_;

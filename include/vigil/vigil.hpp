@@ -10,8 +10,11 @@
 #include <vigil/event_bus.hpp>
 #include <vigil/failure_decision.hpp>
 #include <vigil/log_subscriber.hpp>
+#include <vigil/memory_bus.hpp>
+#include <vigil/message_bus.hpp>
 #include <vigil/restart_intensity.hpp>
 #include <vigil/restart_policy.hpp>
+#include <vigil/running_handle.hpp>
 #include <vigil/shutdown.hpp>
 #include <vigil/subscriber.hpp>
 #include <vigil/supervisor.hpp>
