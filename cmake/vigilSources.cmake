@@ -31,7 +31,8 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/systemd_notifier.hpp
     include/vigil/running_handle.hpp
     include/vigil/message_bus.hpp
-    include/vigil/memory_bus.hpp)
+    include/vigil/memory_bus.hpp
+    include/vigil/message_bus_worker.hpp)
 
 # The compiled part of the library target vigil (non-template code only).
 set(VIGIL_SOURCES
@@ -46,4 +47,5 @@ set(VIGIL_SOURCES
     src/task_handle.cpp
     src/supervisor.cpp
     src/systemd_notifier.cpp
-    src/running_handle.cpp)
+    src/running_handle.cpp
+    src/message_bus_worker.cpp)

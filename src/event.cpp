@@ -50,6 +50,14 @@ std::string_view to_string(event_kind kind) noexcept {
       return "subscriber_overflow";
     case event_kind::subscriber_panicked:
       return "subscriber_panicked";
+    case event_kind::bus_started:
+      return "bus_started";
+    case event_kind::bus_stopped:
+      return "bus_stopped";
+    case event_kind::bus_crashed:
+      return "bus_crashed";
+    case event_kind::message_failed:
+      return "message_failed";
   }
   return "unknown";
 }

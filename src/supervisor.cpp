@@ -340,6 +340,12 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     bus_.publish(std::move(e));
   }
 
+  void report(const attempt_state& attempt, event e) override {
+    e.task = e.task.empty() ? *attempt.name : fmt::format("{}/{}", *attempt.name, e.task);
+    e.attempt = attempt.attempt;
+    publish(std::move(e));
+  }
+
   void forward(const std::string& task, event e) override {
     e.task = e.task.empty() ? task : fmt::format("{}/{}", task, e.task);
     ++e.depth;

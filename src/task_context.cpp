@@ -9,4 +9,9 @@ void task_context::ready() const {
     observer->on_ready(state_);
 }
 
+void detail::report(const task_context& ctx, event e) {
+  if (auto observer = ctx.state_->observer.lock())
+    observer->report(*ctx.state_, std::move(e));
+}
+
 }  // namespace vigil

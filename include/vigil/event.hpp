@@ -42,6 +42,11 @@ enum class event_kind : std::uint8_t {
   // Diagnostics.
   subscriber_overflow,  ///< this subscription lost `dropped` events (oldest first)
   subscriber_panicked,  ///< a subscriber's `on_event` threw; `task` names the subscriber
+  // Message buses of a `message_bus_worker` task; `task` is `<worker task>/<bus name>`.
+  bus_started,     ///< the bus listens: its `start()` returned
+  bus_stopped,     ///< the bus's run ended cleanly
+  bus_crashed,     ///< the bus's run crashed; `reason` is the exception's `what()`
+  message_failed,  ///< a handler threw on one message; `reason` is `what()`
 };
 
 /// The stable lowercase label of a kind, the same as its enumerator.

@@ -4,6 +4,7 @@
 /// What a task attempt knows about itself and tells its supervisor.
 
 #include <vigil/detail/attempt_state.hpp>
+#include <vigil/event.hpp>
 
 #include <asio/any_io_executor.hpp>
 
@@ -15,6 +16,13 @@
 namespace vigil {
 
 class supervisor;
+class task_context;
+
+namespace detail {
+/// Publishes `e` about a part of the attempt (see `attempt_observer::report`); for vigil's own
+/// task bodies such as `message_bus_worker`.
+void report(const task_context& ctx, event e);
+}  // namespace detail
 
 /// Handed by value to every attempt of a task; cheap to copy (one shared pointer).
 ///
@@ -75,6 +83,7 @@ class task_context {
 
  private:
   friend class supervisor;  // as_task() hands the attempt to the nested supervisor
+  friend void detail::report(const task_context& ctx, event e);
 
   std::shared_ptr<detail::attempt_state> state_;
 };

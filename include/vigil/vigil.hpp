@@ -12,6 +12,7 @@
 #include <vigil/log_subscriber.hpp>
 #include <vigil/memory_bus.hpp>
 #include <vigil/message_bus.hpp>
+#include <vigil/message_bus_worker.hpp>
 #include <vigil/restart_intensity.hpp>
 #include <vigil/restart_policy.hpp>
 #include <vigil/running_handle.hpp>

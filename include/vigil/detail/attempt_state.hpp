@@ -25,6 +25,9 @@ class attempt_observer {
   /// bus under the path `task/<e.task>`. Called from any strand (the nested supervisor's, its
   /// subscribers', a grandchild's).
   virtual void forward(const std::string& task, event e) = 0;
+  /// An event about a part of the attempt (a bus of a `message_bus_worker`): published on the
+  /// observer's bus under `task/<e.task>`, with the attempt's number. Called from any strand.
+  virtual void report(const attempt_state& attempt, event e) = 0;
 
  protected:
   ~attempt_observer() = default;
