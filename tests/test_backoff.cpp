@@ -97,6 +97,8 @@ TEST_CASE("enum labels are stable and equal to the enumerators", "[backoff][labe
   CHECK(vigil::to_string(vigil::event_kind::all_stopped_within_grace) ==
         "all_stopped_within_grace");
   CHECK(vigil::to_string(vigil::event_kind::subscriber_panicked) == "subscriber_panicked");
+  CHECK(vigil::to_string(vigil::event_kind::bus_started) == "bus_started");
+  CHECK(vigil::to_string(vigil::event_kind::message_failed) == "message_failed");
   CHECK(vigil::to_string(vigil::task_outcome::abandoned) == "abandoned");
   CHECK(vigil::to_string(vigil::strategy::rest_for_one) == "rest_for_one");
   CHECK(fmt::format("[{:>8}]", vigil::restart_policy::never) == "[   never]");
