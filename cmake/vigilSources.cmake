@@ -32,7 +32,8 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/running_handle.hpp
     include/vigil/message_bus.hpp
     include/vigil/memory_bus.hpp
-    include/vigil/message_bus_worker.hpp)
+    include/vigil/message_bus_worker.hpp
+    include/vigil/tcp_line_bus.hpp)
 
 # The compiled part of the library target vigil (non-template code only).
 set(VIGIL_SOURCES
@@ -48,4 +49,5 @@ set(VIGIL_SOURCES
     src/supervisor.cpp
     src/systemd_notifier.cpp
     src/running_handle.cpp
-    src/message_bus_worker.cpp)
+    src/message_bus_worker.cpp
+    src/tcp_line_bus.cpp)

@@ -1,0 +1,259 @@
+#include <vigil/tcp_line_bus.hpp>
+
+#include "text.hpp"
+
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
+#include <asio/read_until.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <system_error>
+
+namespace vigil {
+
+/// Shared by the bus object and its run: the run may outlive the object.
+struct detail::tcp_line_state {
+  tcp_line_state(asio::any_io_executor executor, tcp_line_bus_options o)
+      : strand(asio::make_strand(std::move(executor))), socket(strand), options(std::move(o)) {}
+
+  const asio::strand<asio::any_io_executor> strand;
+  asio::ip::tcp::socket socket;           // strand only
+  asio::cancellation_signal stop_signal;  // strand only: bound to the read loop
+  const tcp_line_bus_options options;
+
+  mutable std::mutex mutex;  // guards everything below
+  bool running = false;      // from start() until the run ended
+  bool stopping = false;     // stop() was called for this run
+  bus_run run;               // the current or the last run
+  bus_counters counters;
+
+  bool stop_requested() const {
+    std::lock_guard lock(mutex);
+    return stopping;
+  }
+};
+
+namespace {
+
+using tcp = asio::ip::tcp;
+constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+tcp_line_bus_options validated(tcp_line_bus_options options) {
+  const auto fail = [](std::string_view field, const std::string& detail) {
+    throw std::invalid_argument(fmt::format("vigil: tcp_line_bus_options.{} {}", field, detail));
+  };
+  if (options.host.empty())
+    fail("host", "must not be empty");
+  if (options.port == 0)
+    fail("port", "must not be 0");
+  if (options.max_frame == 0)
+    fail("max_frame", "must be at least 1, got 0");
+  if (options.connect_timeout <= duration::zero())
+    fail("connect_timeout",
+         fmt::format("must be positive, got {}", detail::to_text(options.connect_timeout)));
+  if (options.on_handler_failure != handler_failure::skip &&
+      options.on_handler_failure != handler_failure::crash)
+    fail("on_handler_failure",
+         fmt::format("is not a policy, got {}", static_cast<unsigned>(options.on_handler_failure)));
+  if (options.name.empty())
+    options.name = fmt::format("tcp:{}:{}", options.host, options.port);
+  return options;
+}
+
+std::exception_ptr bus_error(const tcp_line_bus_options& options, std::error_code ec,
+                             std::string_view what) {
+  return std::make_exception_ptr(
+      std::system_error(ec, fmt::format("vigil: tcp_line_bus '{}': {}", options.name, what)));
+}
+
+/// Resolves and connects on the strand; the timer closes the socket if it takes too long.
+asio::awaitable<void> connect(std::shared_ptr<detail::tcp_line_state> s) {
+  const tcp_line_bus_options& o = s->options;
+  asio::steady_timer deadline(s->strand, o.connect_timeout);
+  tcp::resolver resolver(s->strand);
+  bool timed_out = false;
+  deadline.async_wait([&](std::error_code ec) {
+    if (ec)
+      return;
+    timed_out = true;
+    resolver.cancel();
+    s->socket.close();
+  });
+  const std::string target = fmt::format("{}:{}", o.host, o.port);
+  auto [resolve_error, endpoints] =
+      co_await resolver.async_resolve(o.host, std::to_string(o.port), as_tuple);
+  if (!resolve_error) {
+    auto [connect_error, endpoint] = co_await asio::async_connect(s->socket, endpoints, as_tuple);
+    std::ignore = endpoint;
+    resolve_error = connect_error;
+  }
+  deadline.cancel();
+  if (timed_out)
+    std::rethrow_exception(bus_error(
+        o, asio::error::timed_out,
+        fmt::format("cannot connect to {} within {}", target, detail::to_text(o.connect_timeout))));
+  if (resolve_error)
+    std::rethrow_exception(bus_error(o, resolve_error, "cannot connect to " + target));
+}
+
+/// One run: reads frames until stop() or a crash.
+asio::awaitable<void> read_loop(std::shared_ptr<detail::tcp_line_state> s, bus_run run,
+                                tcp_line_bus::handler_type handler) {
+  const tcp_line_bus_options& o = s->options;
+  std::string buffer;
+  std::exception_ptr crash;
+  while (!s->stop_requested()) {
+    // The newline counts toward the limit: a full buffer without one is an oversize frame.
+    auto [ec, n] = co_await asio::async_read_until(
+        s->socket, asio::dynamic_buffer(buffer, o.max_frame + 1), '\n', as_tuple);
+    if (s->stop_requested())
+      break;
+    if (ec == asio::error::not_found) {
+      crash = bus_error(o, std::make_error_code(std::errc::message_size),
+                        fmt::format("a frame is longer than max_frame ({} bytes)", o.max_frame));
+      break;
+    }
+    if (ec) {
+      crash = bus_error(o, ec,
+                        ec == asio::error::eof ? "connection closed by the peer" : "read failed");
+      break;
+    }
+    std::string frame = buffer.substr(0, n - 1);
+    buffer.erase(0, n);
+    if (!frame.empty() && frame.back() == '\r')
+      frame.pop_back();
+    {
+      std::lock_guard lock(s->mutex);
+      ++s->counters.received;
+    }
+    std::exception_ptr failure;
+    try {
+      co_await handler(o.name, std::move(frame));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    std::lock_guard lock(s->mutex);
+    if (!failure) {
+      ++s->counters.delivered;
+    } else if (!s->stopping) {  // a handler cancelled by stop() did not fail
+      ++s->counters.failed;
+      if (o.on_handler_failure == handler_failure::crash) {
+        crash = std::move(failure);
+        break;
+      }
+    }
+  }
+  std::error_code ignored;
+  s->socket.close(ignored);
+  {
+    std::lock_guard lock(s->mutex);
+    s->running = false;
+    if (!buffer.empty())
+      ++s->counters.dropped;  // an unterminated last frame
+  }
+  if (crash)
+    run.fail(std::move(crash));
+  else
+    run.finish();
+}
+
+/// Marks the run as stopping and ends it on its strand; the run to wait for, if any.
+std::optional<running_handle> request_stop(const std::shared_ptr<detail::tcp_line_state>& s) {
+  running_handle run;
+  {
+    std::lock_guard lock(s->mutex);
+    if (!s->running)
+      return std::nullopt;
+    s->stopping = true;
+    run = s->run.handle();
+  }
+  asio::post(s->strand, [s] {
+    s->stop_signal.emit(asio::cancellation_type::terminal);
+    std::error_code ignored;
+    s->socket.close(ignored);  // ends a pending read or connect
+  });
+  return run;
+}
+
+}  // namespace
+
+tcp_line_bus::tcp_line_bus(asio::any_io_executor executor, tcp_line_bus_options options)
+    : state_(std::make_shared<detail::tcp_line_state>(std::move(executor),
+                                                      validated(std::move(options)))) {}
+
+tcp_line_bus::~tcp_line_bus() {
+  request_stop(state_);
+}
+
+const std::string& tcp_line_bus::name() const noexcept {
+  return state_->options.name;
+}
+
+asio::awaitable<running_handle> tcp_line_bus::start(handler_type handler) {
+  if (!handler)
+    throw std::invalid_argument("vigil: tcp_line_bus::start: the handler must not be empty");
+  const std::shared_ptr<detail::tcp_line_state> s = state_;
+  bus_run run;
+  {
+    std::lock_guard lock(s->mutex);
+    if (s->running)
+      co_return s->run.handle();
+    s->running = true;
+    s->stopping = false;
+    s->run = run;
+  }
+  // Connect on the strand, where every operation on the socket runs.
+  std::exception_ptr refused;
+  try {
+    co_await asio::co_spawn(s->strand, connect(s), asio::use_awaitable);
+  } catch (...) {
+    refused = std::current_exception();
+  }
+  if (refused) {  // this run never listened: it ends here, and start() throws
+    {
+      std::lock_guard lock(s->mutex);
+      s->running = false;
+    }
+    run.fail(refused);
+    std::rethrow_exception(refused);
+  }
+  asio::post(s->strand, [s, run, handler = std::move(handler)]() mutable {
+    asio::co_spawn(
+        s->strand, read_loop(s, std::move(run), std::move(handler)),
+        asio::bind_cancellation_slot(s->stop_signal.slot(), [](const std::exception_ptr&) {}));
+  });
+  co_return run.handle();
+}
+
+asio::awaitable<void> tcp_line_bus::stop() {
+  const std::shared_ptr<detail::tcp_line_state> s = state_;
+  const std::optional<running_handle> run = request_stop(s);
+  if (!run)
+    co_return;
+  try {
+    co_await run->wait();
+  } catch (...) {
+    if (!run->done())
+      throw;  // our own wait was cancelled: the run may still go on
+    // The run crashed before it could stop: stop() does not rethrow that.
+  }
+}
+
+bus_counters tcp_line_bus::counters() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->counters;
+}
+
+}  // namespace vigil
