@@ -49,7 +49,7 @@ TEST_CASE("message_bus_worker refuses a null bus or an empty handler", "[bus][wo
   CHECK_THROWS_WITH(worker.add(std::shared_ptr<vigil::message_bus<int>>(), {}),
                     Catch::Matchers::Contains("the bus must not be null"));
   auto b = std::make_shared<bus>(io.get_executor(), vigil::memory_bus_options{.name = "b"});
-  CHECK_THROWS_WITH(worker.add<std::string>(b, {}),
+  CHECK_THROWS_WITH(worker.add(b, {}),
                     Catch::Matchers::Contains("the handler of bus 'b' must not be empty"));
   CHECK(worker.size() == 0);
 }
@@ -64,7 +64,7 @@ TEST_CASE("one crashing bus stops the others and the worker restarts with backof
     auto b = std::make_shared<bus>(h.io.get_executor(), vigil::memory_bus_options{.name = "b"});
     gate handled;
     vigil::message_bus_worker worker;
-    worker.add<std::string>(a, picky(handled)).add<std::string>(b, picky(handled));
+    worker.add(a, picky(handled)).add(b, picky(handled));
     auto handle = h.sup.add(quick_spec("worker", worker));
 
     auto seen = co_await read_until(h.events, K::task_ready, "worker");
@@ -107,7 +107,7 @@ TEST_CASE("a skipped handler failure is reported and the worker goes on", "[bus]
     auto b = std::make_shared<bus>(h.io.get_executor(), vigil::memory_bus_options{.name = "b"});
     gate handled;
     vigil::message_bus_worker worker;
-    worker.add<std::string>(b, picky(handled));
+    worker.add(b, picky(handled));
     h.sup.add(quick_spec("worker", worker));
     co_await read_until(h.events, K::task_ready, "worker");
     b->publish("web", "poison");
@@ -135,7 +135,7 @@ TEST_CASE("the supervisor's stop ends every bus cleanly within the grace", "[bus
       co_await gate{}.wait();
     };
     vigil::message_bus_worker worker;
-    worker.add<std::string>(a, slow).add<std::string>(b, slow);
+    worker.add(a, slow).add(b, slow);
     vigil::task_spec spec = quick_spec("worker", worker);
     spec.stop_grace = 5s;
     auto handle = h.sup.add(std::move(spec));

@@ -11,6 +11,7 @@
 #include <asio/cancellation_state.hpp>
 #include <asio/this_coro.hpp>
 
+#include <concepts>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -47,10 +48,13 @@ namespace vigil {
 /// Add every bus before the task starts; attempts may then run on any thread.
 class message_bus_worker {
  public:
-  /// Adds a bus and the handler of its messages.
+  /// Adds a bus and the handler of its messages (any `message_bus<T>`: the handler's type
+  /// follows from the bus, so a lambda converts).
   /// @throws std::invalid_argument when `bus` or `handler` is empty.
-  template <class T>
-  message_bus_worker& add(std::shared_ptr<message_bus<T>> bus, message_handler<T> handler) {
+  template <class Bus>
+  requires std::derived_from<Bus, message_bus<typename Bus::message_type>> message_bus_worker& add(
+      std::shared_ptr<Bus> bus, message_handler<typename Bus::message_type> handler) {
+    using T = typename Bus::message_type;
     if (!bus)
       throw std::invalid_argument("vigil: message_bus_worker::add: the bus must not be null");
     if (!handler)
@@ -59,7 +63,7 @@ class message_bus_worker {
     entry e;
     e.name = bus->name();
     e.start = [bus, handler = std::move(handler)](failure_report on_failure) {
-      return bus->start(reporting(handler, std::move(on_failure)));
+      return bus->start(reporting<T>(handler, std::move(on_failure)));
     };
     e.stop = [bus] { return bus->stop(); };
     entries_->push_back(std::move(e));
