@@ -70,20 +70,29 @@ asio::awaitable<void> message_bus_worker::operator()(task_context ctx) const {
   } catch (...) {
     failure = std::current_exception();  // a start() that threw, or the supervisor's stop
   }
-  // Stop every bus that started, the last first, whatever happens: a stop must not be cut
-  // short by the cancellation that brought us here.
-  co_await asio::this_coro::reset_cancellation_state();
+  // Stop every bus that started, the last first, whatever happens: neither the cancellation
+  // that brought us here nor a later one (a shutdown during a crash) may cut the stops short.
+  // Past its stop_grace the supervisor abandons the attempt anyway.
+  co_await asio::this_coro::reset_cancellation_state(
+      [](asio::cancellation_type) { return asio::cancellation_type::none; });
   for (std::size_t i = runs.size(); i-- > 0;) {
     if (i == ended)
       continue;
-    co_await (*entries)[i].stop();
+    try {
+      co_await (*entries)[i].stop();
+    } catch (...) {  // the run is left to end on its own; the next bus still gets its stop
+    }
     if (runs[i].crashed())
       report(ctx, event_kind::bus_crashed, (*entries)[i].name, what_of(runs[i].error()));
     else
       report(ctx, event_kind::bus_stopped, (*entries)[i].name);
   }
-  if (ended < runs.size())
-    co_await (*entries)[ended].stop();  // leaves a crashed bus ready for the next attempt
+  if (ended < runs.size()) {
+    try {
+      co_await (*entries)[ended].stop();  // leaves a crashed bus ready for the next attempt
+    } catch (...) {
+    }
+  }
   if (failure)
     std::rethrow_exception(failure);
 }

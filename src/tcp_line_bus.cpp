@@ -12,6 +12,7 @@
 #include <asio/read_until.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
@@ -49,6 +50,7 @@ namespace {
 
 using tcp = asio::ip::tcp;
 constexpr auto as_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr std::size_t max_frame_limit = std::size_t{1} << 30;
 
 tcp_line_bus_options validated(tcp_line_bus_options options) {
   const auto fail = [](std::string_view field, const std::string& detail) {
@@ -58,8 +60,9 @@ tcp_line_bus_options validated(tcp_line_bus_options options) {
     fail("host", "must not be empty");
   if (options.port == 0)
     fail("port", "must not be 0");
-  if (options.max_frame == 0)
-    fail("max_frame", "must be at least 1, got 0");
+  if (options.max_frame == 0 || options.max_frame > max_frame_limit)
+    fail("max_frame",
+         fmt::format("must be between 1 and {}, got {}", max_frame_limit, options.max_frame));
   if (options.connect_timeout <= duration::zero())
     fail("connect_timeout",
          fmt::format("must be positive, got {}", detail::to_text(options.connect_timeout)));
@@ -78,34 +81,53 @@ std::exception_ptr bus_error(const tcp_line_bus_options& options, std::error_cod
       std::system_error(ec, fmt::format("vigil: tcp_line_bus '{}': {}", options.name, what)));
 }
 
-/// Resolves and connects on the strand; the timer closes the socket if it takes too long.
-asio::awaitable<void> connect(std::shared_ptr<detail::tcp_line_state> s) {
+/// One connection attempt, shared with its deadline and with a cancellation of start(): either
+/// may fire after connect() returned, and must then do nothing. Strand only.
+struct connecting {
+  explicit connecting(const asio::strand<asio::any_io_executor>& strand) : resolver(strand) {}
+  tcp::resolver resolver;
+  bool over = false;  // connect() returned
+  bool timed_out = false;
+  bool aborted = false;  // start() was cancelled
+
+  void cut(bool& why, tcp::socket& socket) {
+    if (over)
+      return;
+    why = true;
+    resolver.cancel();
+    std::error_code ignored;
+    socket.close(ignored);
+  }
+};
+
+/// Resolves and connects on the strand; the deadline closes the socket if it takes too long.
+asio::awaitable<void> connect(std::shared_ptr<detail::tcp_line_state> s,
+                              std::shared_ptr<connecting> attempt) {
   const tcp_line_bus_options& o = s->options;
   asio::steady_timer deadline(s->strand, o.connect_timeout);
-  tcp::resolver resolver(s->strand);
-  bool timed_out = false;
-  deadline.async_wait([&](std::error_code ec) {
-    if (ec)
-      return;
-    timed_out = true;
-    resolver.cancel();
-    s->socket.close();
+  deadline.async_wait([s, attempt](std::error_code ec) {
+    if (!ec)
+      attempt->cut(attempt->timed_out, s->socket);
   });
   const std::string target = fmt::format("{}:{}", o.host, o.port);
-  auto [resolve_error, endpoints] =
-      co_await resolver.async_resolve(o.host, std::to_string(o.port), as_tuple);
-  if (!resolve_error) {
+  auto [error, endpoints] =
+      co_await attempt->resolver.async_resolve(o.host, std::to_string(o.port), as_tuple);
+  if (!error && !attempt->timed_out && !attempt->aborted) {
     auto [connect_error, endpoint] = co_await asio::async_connect(s->socket, endpoints, as_tuple);
     std::ignore = endpoint;
-    resolve_error = connect_error;
+    error = connect_error;
   }
+  attempt->over = true;
   deadline.cancel();
-  if (timed_out)
+  if (attempt->aborted)
+    std::rethrow_exception(
+        bus_error(o, asio::error::operation_aborted, "start() cancelled while connecting"));
+  if (attempt->timed_out)
     std::rethrow_exception(bus_error(
         o, asio::error::timed_out,
         fmt::format("cannot connect to {} within {}", target, detail::to_text(o.connect_timeout))));
-  if (resolve_error)
-    std::rethrow_exception(bus_error(o, resolve_error, "cannot connect to " + target));
+  if (error)
+    std::rethrow_exception(bus_error(o, error, "cannot connect to " + target));
 }
 
 /// One run: reads frames until stop() or a crash.
@@ -115,25 +137,28 @@ asio::awaitable<void> read_loop(std::shared_ptr<detail::tcp_line_state> s, bus_r
   std::string buffer;
   std::exception_ptr crash;
   while (!s->stop_requested()) {
-    // The newline counts toward the limit: a full buffer without one is an oversize frame.
+    // Room for the frame and its "\r\n": a full buffer without a newline is an oversize frame.
     auto [ec, n] = co_await asio::async_read_until(
-        s->socket, asio::dynamic_buffer(buffer, o.max_frame + 1), '\n', as_tuple);
+        s->socket, asio::dynamic_buffer(buffer, o.max_frame + 2), '\n', as_tuple);
     if (s->stop_requested())
       break;
-    if (ec == asio::error::not_found) {
-      crash = bus_error(o, std::make_error_code(std::errc::message_size),
-                        fmt::format("a frame is longer than max_frame ({} bytes)", o.max_frame));
-      break;
-    }
-    if (ec) {
+    if (ec && ec != asio::error::not_found) {
       crash = bus_error(o, ec,
                         ec == asio::error::eof ? "connection closed by the peer" : "read failed");
       break;
     }
-    std::string frame = buffer.substr(0, n - 1);
-    buffer.erase(0, n);
-    if (!frame.empty() && frame.back() == '\r')
-      frame.pop_back();
+    std::string frame;
+    if (!ec) {
+      frame = buffer.substr(0, n - 1);
+      buffer.erase(0, n);
+      if (!frame.empty() && frame.back() == '\r')
+        frame.pop_back();
+    }
+    if (ec || frame.size() > o.max_frame) {
+      crash = bus_error(o, std::make_error_code(std::errc::message_size),
+                        fmt::format("a frame is longer than max_frame ({} bytes)", o.max_frame));
+      break;
+    }
     {
       std::lock_guard lock(s->mutex);
       ++s->counters.received;
@@ -160,6 +185,7 @@ asio::awaitable<void> read_loop(std::shared_ptr<detail::tcp_line_state> s, bus_r
   {
     std::lock_guard lock(s->mutex);
     s->running = false;
+    s->stopping = false;
     if (!buffer.empty())
       ++s->counters.dropped;  // an unterminated last frame
   }
@@ -206,25 +232,49 @@ asio::awaitable<running_handle> tcp_line_bus::start(handler_type handler) {
     throw std::invalid_argument("vigil: tcp_line_bus::start: the handler must not be empty");
   const std::shared_ptr<detail::tcp_line_state> s = state_;
   bus_run run;
-  {
-    std::lock_guard lock(s->mutex);
-    if (s->running)
-      co_return s->run.handle();
-    s->running = true;
-    s->stopping = false;
-    s->run = run;
+  for (;;) {
+    running_handle stopping;
+    {
+      std::lock_guard lock(s->mutex);
+      if (s->running && !s->stopping)
+        co_return s->run.handle();  // listening, or still connecting for an earlier start()
+      if (!s->running) {
+        s->running = true;
+        s->run = run;
+        break;
+      }
+      stopping = s->run.handle();  // a run being stopped: a new one starts after it
+    }
+    try {
+      co_await stopping.wait();
+    } catch (...) {
+      if (!stopping.done())
+        throw;  // our own wait was cancelled
+    }
   }
-  // Connect on the strand, where every operation on the socket runs.
+  // Connect on the strand, where every operation on the socket runs. A cancellation of this
+  // start() is carried over to the strand by hand: emitted here, it must not touch the socket.
+  auto attempt = std::make_shared<connecting>(s->strand);
+  asio::cancellation_slot slot = (co_await asio::this_coro::cancellation_state).slot();
+  if (slot.is_connected())
+    slot.assign([s, attempt](asio::cancellation_type) {
+      asio::post(s->strand, [s, attempt] { attempt->cut(attempt->aborted, s->socket); });
+    });
   std::exception_ptr refused;
   try {
-    co_await asio::co_spawn(s->strand, connect(s), asio::use_awaitable);
+    co_await asio::co_spawn(
+        s->strand, connect(s, attempt),
+        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
   } catch (...) {
     refused = std::current_exception();
   }
+  if (slot.is_connected())
+    slot.clear();
   if (refused) {  // this run never listened: it ends here, and start() throws
     {
       std::lock_guard lock(s->mutex);
       s->running = false;
+      s->stopping = false;
     }
     run.fail(refused);
     std::rethrow_exception(refused);

@@ -147,6 +147,30 @@ TEST_CASE("a run ended on another thread wakes a waiter, and a waiter can be can
   }());
 }
 
+TEST_CASE("a waiter cancelled after the run ended, before it resumed, sees the end",
+          "[bus][running_handle]") {
+  // The end is decided and the waiter's completion posted, then the cancellation comes, on the
+  // waiter's own executor: it must find the waiter (not freed memory) and change nothing.
+  asio::io_context io;
+  run(io, [&]() -> asio::awaitable<void> {
+    vigil::bus_run run;
+    asio::cancellation_signal cancel;
+    std::string outcome = "not resumed";
+    asio::co_spawn(
+        co_await asio::this_coro::executor, outcome_of(run.handle()),
+        asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr, std::string what) {
+          outcome = std::move(what);
+        }));
+    asio::steady_timer pause(co_await asio::this_coro::executor, 5ms);
+    co_await pause.async_wait(asio::use_awaitable);  // the waiter is parked
+    run.finish();
+    cancel.emit(asio::cancellation_type::terminal);
+    pause.expires_after(5ms);
+    co_await pause.async_wait(asio::use_awaitable);
+    CHECK(outcome.empty());  // ended normally, not aborted
+  }());
+}
+
 // ---- memory_bus ---------------------------------------------------------------------------
 
 TEST_CASE("memory_bus refuses unusable options and an empty handler", "[bus][memory_bus]") {

@@ -83,7 +83,7 @@ TEST_CASE("tcp_line_bus refuses unusable options", "[bus][tcp]") {
                     Catch::Matchers::Contains("tcp_line_bus_options.port must not be 0"));
   CHECK_THROWS_WITH(
       vigil::tcp_line_bus(io.get_executor(), {.host = "localhost", .port = 1, .max_frame = 0}),
-      Catch::Matchers::Contains("max_frame must be at least 1, got 0"));
+      Catch::Matchers::Contains("max_frame must be between 1 and 1073741824, got 0"));
   CHECK_THROWS_WITH(vigil::tcp_line_bus(io.get_executor(),
                                         {.host = "localhost", .port = 1, .connect_timeout = -1s}),
                     Catch::Matchers::Contains("connect_timeout must be positive, got -1s"));
@@ -140,6 +140,22 @@ TEST_CASE("tcp_line_bus crashes on a frame longer than max_frame", "[bus][tcp]")
     CHECK_THAT(co_await crash_of(handle),
                Catch::Matchers::Contains("a frame is longer than max_frame (1024 bytes)"));
     CHECK(f.seen->empty());
+    co_await bus.stop();
+  }());
+}
+
+TEST_CASE("tcp_line_bus: max_frame counts the frame without its line ending", "[bus][tcp]") {
+  line_peer peer("exact");
+  asio::io_context io;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto options = local(peer.port());
+    options.max_frame = 4;
+    vigil::tcp_line_bus bus{io.get_executor(), options};
+    frames f{2};
+    const auto handle = co_await bus.start(f.handler());
+    CHECK_THAT(co_await crash_of(handle),
+               Catch::Matchers::Contains("a frame is longer than max_frame (4 bytes)"));
+    CHECK(*f.seen == std::vector<std::string>{"abcd", "efgh"});
     co_await bus.stop();
   }());
 }

@@ -117,13 +117,25 @@ class memory_bus final : public message_bus<T> {
       throw std::invalid_argument("vigil: memory_bus::start: the handler must not be empty");
     const std::shared_ptr<state> s = state_;
     bus_run run;
-    {
-      std::lock_guard lock(s->mutex);
-      if (s->running)
-        co_return s->run.handle();
-      s->running = true;
-      s->stopping = false;
-      s->run = run;
+    for (;;) {
+      running_handle stopping;
+      {
+        std::lock_guard lock(s->mutex);
+        if (s->running && !s->stopping)
+          co_return s->run.handle();
+        if (!s->running) {
+          s->running = true;
+          s->run = run;
+          break;
+        }
+        stopping = s->run.handle();  // a run being stopped: a new one starts after it
+      }
+      try {
+        co_await stopping.wait();
+      } catch (...) {
+        if (!stopping.done())
+          throw;  // our own wait was cancelled
+      }
     }
     // Spawned from the strand, where stop() emits the cancellation: a slot is connected and
     // emitted on the same strand, as Asio requires.
@@ -248,6 +260,7 @@ class memory_bus final : public message_bus<T> {
     {
       std::lock_guard lock(s->mutex);
       s->running = false;
+      s->stopping = false;
       s->waiting = false;
     }
     if (crash)

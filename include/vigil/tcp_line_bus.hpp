@@ -29,7 +29,7 @@ struct tcp_line_bus_options {
   /// For events and logs; `tcp:<host>:<port>` when empty. Also the `source` of every message.
   std::string name{};
   /// Bytes a frame may have, its newline excluded. A longer frame crashes the run (never a
-  /// buffer overrun). At least 1.
+  /// buffer overrun). From 1 to 2^30.
   std::size_t max_frame = 64 * 1024;
   /// How long `start()` may take to resolve and connect. Positive.
   duration connect_timeout = std::chrono::seconds(5);

@@ -7,6 +7,7 @@ as the scenario says, then exits (after 20 s at the latest).
   lines    frames split across writes, one ending in CRLF; then waits for the client to close
   close    one frame and an unterminated one, then closes the connection
   garbage  100,000 bytes without a newline; then waits for the client to close
+  exact    frames of 4 bytes (one with CRLF), then one of 5; then waits for the client to close
 """
 import socket
 import sys
@@ -39,6 +40,9 @@ def main():
     elif scenario == "close":
         conn.sendall(b"only\npartial")
         conn.close()
+    elif scenario == "exact":
+        conn.sendall(b"abcd\r\nefgh\nijklm\n")
+        wait_closed(conn)
     elif scenario == "garbage":
         try:
             conn.sendall(b"x" * 100_000)

@@ -8,6 +8,8 @@
 #include <asio/post.hpp>
 #include <asio/prefer.hpp>
 
+#include <atomic>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <system_error>
@@ -123,6 +125,7 @@ class wait_queue {
     if (first == nullptr)
       return false;
     unlink(first);
+    first->completed.store(true, std::memory_order_release);
     first->result = ec;
     first->value.emplace(std::move(value));
     done.add(first);
@@ -140,6 +143,9 @@ class wait_queue {
     node_base* prev = nullptr;
     node_base* next = nullptr;
     bool linked = false;
+    /// Set (under the lock) once the waiter's completion is decided. From then on the queue may
+    /// be gone, and a late cancellation must not touch it.
+    std::atomic<bool> completed{false};
     std::error_code result;
     std::optional<T> value;
 
@@ -170,27 +176,34 @@ class wait_queue {
         if ((type & (asio::cancellation_type::terminal | asio::cancellation_type::partial |
                      asio::cancellation_type::total)) == asio::cancellation_type::none)
           return;
+        if (self->completed.load(std::memory_order_acquire))
+          return;  // its completion is on its way
         wait_queue* queue = self->queue_;
         deferred_completions done;
         std::lock_guard lock(*queue->mutex_);
         if (!self->linked)
-          return;  // already completed: its completion is on its way
+          return;  // completed meanwhile
         queue->unlink(self);
+        self->completed.store(true, std::memory_order_release);
         self->result = asio::error::operation_aborted;
         self->value.emplace();
         done.add(self);
       }
     };
 
+    /// The node lives until its completion runs on the waiter's executor: until then the
+    /// waiter's cancellation slot still points at it, and a cancellation emitted meanwhile (on
+    /// that executor, queued before the completion) must find it.
     void deliver() override {
       auto work = std::move(work_);
-      asio::post(work, [handler = std::move(handler_), ec = this->result,
-                        value = std::move(*this->value)]() mutable {
-        // Runs on the waiter's executor: the slot is ours until here, free it for reuse.
-        asio::get_associated_cancellation_slot(handler).clear();
+      asio::post(work, [self = std::unique_ptr<node>(this)]() mutable {
+        asio::get_associated_cancellation_slot(self->handler_).clear();
+        Handler handler = std::move(self->handler_);
+        const std::error_code ec = self->result;
+        T value = std::move(*self->value);
+        self.reset();
         std::move(handler)(ec, std::move(value));
       });
-      delete this;
     }
 
     wait_queue* queue_;
