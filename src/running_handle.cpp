@@ -42,7 +42,17 @@ asio::awaitable<void> wait_for(std::shared_ptr<detail::run_state> state) {
     std::rethrow_exception(crash);
 }
 
+asio::awaitable<void> join_run(std::shared_ptr<detail::run_state> state) {
+  if (!state->is_set())
+    co_await state->async_wait(asio::use_awaitable);
+}
+
 }  // namespace
+
+asio::awaitable<void> running_handle::join() const {
+  require(state_.get(), "join()");
+  return join_run(state_);
+}
 
 asio::awaitable<void> running_handle::wait() const {
   require(state_.get(), "wait()");  // here, not when awaited: the mistake shows where it is

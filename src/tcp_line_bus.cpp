@@ -245,12 +245,7 @@ asio::awaitable<running_handle> tcp_line_bus::start(handler_type handler) {
       }
       stopping = s->run.handle();  // a run being stopped: a new one starts after it
     }
-    try {
-      co_await stopping.wait();
-    } catch (...) {
-      if (!stopping.done())
-        throw;  // our own wait was cancelled
-    }
+    co_await stopping.join();
   }
   // Connect on the strand, where every operation on the socket runs. A cancellation of this
   // start() is carried over to the strand by hand: emitted here, it must not touch the socket.
@@ -290,15 +285,8 @@ asio::awaitable<running_handle> tcp_line_bus::start(handler_type handler) {
 asio::awaitable<void> tcp_line_bus::stop() {
   const std::shared_ptr<detail::tcp_line_state> s = state_;
   const std::optional<running_handle> run = request_stop(s);
-  if (!run)
-    co_return;
-  try {
-    co_await run->wait();
-  } catch (...) {
-    if (!run->done())
-      throw;  // our own wait was cancelled: the run may still go on
-    // The run crashed before it could stop: stop() does not rethrow that.
-  }
+  if (run)
+    co_await run->join();  // a crash that already happened is not rethrown
 }
 
 bus_counters tcp_line_bus::counters() const {

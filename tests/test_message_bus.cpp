@@ -110,6 +110,7 @@ TEST_CASE("a crashed run rethrows its exception to every waiter", "[bus][running
     CHECK(handle.crashed());
     CHECK(handle.error() == crash);
     CHECK(co_await outcome_of(handle) == "connection lost");
+    co_await handle.join();  // the end, without the crash rethrown
     asio::steady_timer poll(co_await asio::this_coro::executor);
     for (int i = 0; i < 500 && before.empty(); ++i) {
       poll.expires_after(10ms);

@@ -55,6 +55,12 @@ class running_handle {
   /// @throws std::logic_error on an empty handle.
   asio::awaitable<void> wait() const;
 
+  /// Completes when the run ends, however it ends: unlike `wait()`, a crash is not rethrown
+  /// (read it from `error()`). What a bus's `stop()` awaits, as it must not rethrow a crash.
+  /// Cancellation as for `wait()`.
+  /// @throws std::logic_error on an empty handle.
+  asio::awaitable<void> join() const;
+
   friend bool operator==(const running_handle&, const running_handle&) noexcept = default;
 
  private:

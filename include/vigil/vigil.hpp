@@ -22,9 +22,9 @@
 #include <vigil/supervisor_options.hpp>
 #include <vigil/systemd_notifier.hpp>
 #include <vigil/task_context.hpp>
-#include <vigil/tcp_line_bus.hpp>
 #include <vigil/task_handle.hpp>
 #include <vigil/task_outcome.hpp>
 #include <vigil/task_snapshot.hpp>
 #include <vigil/task_spec.hpp>
+#include <vigil/tcp_line_bus.hpp>
 #include <vigil/version.hpp>
