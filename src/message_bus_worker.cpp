@@ -3,6 +3,8 @@
 #include <vigil/detail/oneshot.hpp>
 #include <vigil/event.hpp>
 
+#include "text.hpp"
+
 #include <asio/co_spawn.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -31,13 +33,7 @@ struct first_end {
 }  // namespace
 
 std::string message_bus_worker::what_of(const std::exception_ptr& failure) {
-  try {
-    std::rethrow_exception(failure);
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown exception (not derived from std::exception)";
-  }
+  return detail::to_text(failure);
 }
 
 asio::awaitable<void> message_bus_worker::operator()(task_context ctx) const {
