@@ -1,5 +1,7 @@
 #include <vigil/tcp_line_bus.hpp>
 
+#include <vigil/detail/bus_run_slot.hpp>
+
 #include "text.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
@@ -34,16 +36,7 @@ struct detail::tcp_line_state {
   asio::cancellation_signal stop_signal;  // strand only: bound to the read loop
   const tcp_line_bus_options options;
 
-  mutable std::mutex mutex;  // guards everything below
-  bool running = false;      // from start() until the run ended
-  bool stopping = false;     // stop() was called for this run
-  bus_run run;               // the current or the last run
-  bus_counters counters;
-
-  bool stop_requested() const {
-    std::lock_guard lock(mutex);
-    return stopping;
-  }
+  detail::bus_run_slot slot;
 };
 
 namespace {
@@ -136,11 +129,11 @@ asio::awaitable<void> read_loop(std::shared_ptr<detail::tcp_line_state> s, bus_r
   const tcp_line_bus_options& o = s->options;
   std::string buffer;
   std::exception_ptr crash;
-  while (!s->stop_requested()) {
+  while (!s->slot.stop_requested()) {
     // Room for the frame and its "\r\n": a full buffer without a newline is an oversize frame.
     auto [ec, n] = co_await asio::async_read_until(
         s->socket, asio::dynamic_buffer(buffer, o.max_frame + 2), '\n', as_tuple);
-    if (s->stop_requested())
+    if (s->slot.stop_requested())
       break;
     if (ec && ec != asio::error::not_found) {
       crash = bus_error(o, ec,
@@ -160,56 +153,31 @@ asio::awaitable<void> read_loop(std::shared_ptr<detail::tcp_line_state> s, bus_r
       break;
     }
     {
-      std::lock_guard lock(s->mutex);
-      ++s->counters.received;
+      std::lock_guard lock(s->slot.mutex);
+      ++s->slot.counters.received;
     }
-    std::exception_ptr failure;
-    try {
-      co_await handler(o.name, std::move(frame));
-    } catch (...) {
-      failure = std::current_exception();
-    }
-    std::lock_guard lock(s->mutex);
-    if (!failure) {
-      ++s->counters.delivered;
-    } else if (!s->stopping) {  // a handler cancelled by stop() did not fail
-      ++s->counters.failed;
-      if (o.on_handler_failure == handler_failure::crash) {
-        crash = std::move(failure);
-        break;
-      }
-    }
+    co_await s->slot.deliver(handler, o.name, std::move(frame), o.on_handler_failure, crash);
+    if (crash)
+      break;
   }
   std::error_code ignored;
   s->socket.close(ignored);
-  {
-    std::lock_guard lock(s->mutex);
-    s->running = false;
-    s->stopping = false;
-    if (!buffer.empty())
-      ++s->counters.dropped;  // an unterminated last frame
+  if (!buffer.empty()) {
+    std::lock_guard lock(s->slot.mutex);
+    ++s->slot.counters.dropped;  // an unterminated last frame
   }
-  if (crash)
-    run.fail(std::move(crash));
-  else
-    run.finish();
+  s->slot.end(std::move(run), std::move(crash));
 }
 
 /// Marks the run as stopping and ends it on its strand; the run to wait for, if any.
 std::optional<running_handle> request_stop(const std::shared_ptr<detail::tcp_line_state>& s) {
-  running_handle run;
-  {
-    std::lock_guard lock(s->mutex);
-    if (!s->running)
-      return std::nullopt;
-    s->stopping = true;
-    run = s->run.handle();
-  }
-  asio::post(s->strand, [s] {
-    s->stop_signal.emit(asio::cancellation_type::terminal);
-    std::error_code ignored;
-    s->socket.close(ignored);  // ends a pending read or connect
-  });
+  std::optional<running_handle> run = s->slot.request_stop();
+  if (run)
+    asio::post(s->strand, [s] {
+      s->stop_signal.emit(asio::cancellation_type::terminal);
+      std::error_code ignored;
+      s->socket.close(ignored);  // ends a pending read or connect
+    });
   return run;
 }
 
@@ -232,21 +200,8 @@ asio::awaitable<running_handle> tcp_line_bus::start(handler_type handler) {
     throw std::invalid_argument("vigil: tcp_line_bus::start: the handler must not be empty");
   const std::shared_ptr<detail::tcp_line_state> s = state_;
   bus_run run;
-  for (;;) {
-    running_handle stopping;
-    {
-      std::lock_guard lock(s->mutex);
-      if (s->running && !s->stopping)
-        co_return s->run.handle();  // listening, or still connecting for an earlier start()
-      if (!s->running) {
-        s->running = true;
-        s->run = run;
-        break;
-      }
-      stopping = s->run.handle();  // a run being stopped: a new one starts after it
-    }
-    co_await stopping.join();
-  }
+  if (std::optional<running_handle> going_on = co_await s->slot.claim(run))
+    co_return *going_on;
   // Connect on the strand, where every operation on the socket runs. A cancellation of this
   // start() is carried over to the strand by hand: emitted here, it must not touch the socket.
   auto attempt = std::make_shared<connecting>(s->strand);
@@ -266,12 +221,7 @@ asio::awaitable<running_handle> tcp_line_bus::start(handler_type handler) {
   if (slot.is_connected())
     slot.clear();
   if (refused) {  // this run never listened: it ends here, and start() throws
-    {
-      std::lock_guard lock(s->mutex);
-      s->running = false;
-      s->stopping = false;
-    }
-    run.fail(refused);
+    s->slot.end(std::move(run), refused);
     std::rethrow_exception(refused);
   }
   asio::post(s->strand, [s, run, handler = std::move(handler)]() mutable {
@@ -290,8 +240,7 @@ asio::awaitable<void> tcp_line_bus::stop() {
 }
 
 bus_counters tcp_line_bus::counters() const {
-  std::lock_guard lock(state_->mutex);
-  return state_->counters;
+  return state_->slot.snapshot();
 }
 
 }  // namespace vigil

@@ -3,6 +3,7 @@
 /// @file
 /// An in-process message bus: a bounded queue that any thread publishes to.
 
+#include <vigil/detail/bus_run_slot.hpp>
 #include <vigil/message_bus.hpp>
 #include <vigil/running_handle.hpp>
 
@@ -89,10 +90,10 @@ class memory_bus final : public message_bus<T> {
     state& s = *state_;
     bool wake = false;
     {
-      std::lock_guard lock(s.mutex);
-      ++s.counters.received;
+      std::lock_guard lock(s.slot.mutex);
+      ++s.slot.counters.received;
       if (s.queue.size() >= s.options.capacity) {
-        ++s.counters.dropped;
+        ++s.slot.counters.dropped;
         if (s.options.when_full == queue_full::reject)
           return false;
         s.queue.pop_front();
@@ -107,7 +108,7 @@ class memory_bus final : public message_bus<T> {
 
   /// Messages waiting for a handler.
   std::size_t queued() const {
-    std::lock_guard lock(state_->mutex);
+    std::lock_guard lock(state_->slot.mutex);
     return state_->queue.size();
   }
 
@@ -117,21 +118,8 @@ class memory_bus final : public message_bus<T> {
       throw std::invalid_argument("vigil: memory_bus::start: the handler must not be empty");
     const std::shared_ptr<state> s = state_;
     bus_run run;
-    for (;;) {
-      running_handle stopping;
-      {
-        std::lock_guard lock(s->mutex);
-        if (s->running && !s->stopping)
-          co_return s->run.handle();
-        if (!s->running) {
-          s->running = true;
-          s->run = run;
-          break;
-        }
-        stopping = s->run.handle();  // a run being stopped: a new one starts after it
-      }
-      co_await stopping.join();
-    }
+    if (std::optional<running_handle> going_on = co_await s->slot.claim(run))
+      co_return *going_on;
     // Spawned from the strand, where stop() emits the cancellation: a slot is connected and
     // emitted on the same strand, as Asio requires.
     asio::post(s->strand, [s, run, handler = std::move(handler)]() mutable {
@@ -149,10 +137,7 @@ class memory_bus final : public message_bus<T> {
       co_await run->join();  // a crash that already happened is not rethrown
   }
 
-  bus_counters counters() const override {
-    std::lock_guard lock(state_->mutex);
-    return state_->counters;
-  }
+  bus_counters counters() const override { return state_->slot.snapshot(); }
 
  private:
   struct state {
@@ -164,13 +149,9 @@ class memory_bus final : public message_bus<T> {
     asio::cancellation_signal stop_signal;  // strand only: bound to the run
     const memory_bus_options options;
 
-    mutable std::mutex mutex;  // guards everything below
+    detail::bus_run_slot slot;  // its mutex also guards the two below
     std::deque<std::pair<std::string, T>> queue;
-    bool waiting = false;   // the run sleeps on `wake`
-    bool running = false;   // a run goes on
-    bool stopping = false;  // stop() was called for it
-    bus_run run;            // the current or the last run
-    bus_counters counters;
+    bool waiting = false;  // the run sleeps on `wake`
   };
 
   static memory_bus_options validated(memory_bus_options options) {
@@ -189,18 +170,12 @@ class memory_bus final : public message_bus<T> {
 
   /// Marks the run as stopping and cancels it on its strand; the run to wait for, if any.
   static std::optional<running_handle> request_stop(const std::shared_ptr<state>& s) {
-    running_handle run;
-    {
-      std::lock_guard lock(s->mutex);
-      if (!s->running)
-        return std::nullopt;
-      s->stopping = true;
-      run = s->run.handle();
-    }
-    asio::post(s->strand, [s] {
-      s->stop_signal.emit(asio::cancellation_type::terminal);
-      s->wake.cancel();
-    });
+    std::optional<running_handle> run = s->slot.request_stop();
+    if (run)
+      asio::post(s->strand, [s] {
+        s->stop_signal.emit(asio::cancellation_type::terminal);
+        s->wake.cancel();
+      });
     return run;
   }
 
@@ -208,13 +183,13 @@ class memory_bus final : public message_bus<T> {
   static asio::awaitable<void> deliver(std::shared_ptr<state> s, bus_run run,
                                        handler_type handler) {
     std::exception_ptr crash;
-    for (;;) {
+    while (!crash) {
       std::optional<std::pair<std::string, T>> item;
       {
-        std::lock_guard lock(s->mutex);
+        std::lock_guard lock(s->slot.mutex);
         // `stopping` is set before the cancellation is emitted: once it is seen here, no
         // cancelled operation is awaited again.
-        if (s->stopping)
+        if (s->slot.stopping)
           break;
         if (!s->queue.empty()) {
           item.emplace(std::move(s->queue.front()));
@@ -228,33 +203,14 @@ class memory_bus final : public message_bus<T> {
         co_await s->wake.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
         continue;
       }
-      std::exception_ptr failure;
-      try {
-        co_await handler(item->first, std::move(item->second));
-      } catch (...) {
-        failure = std::current_exception();
-      }
-      std::lock_guard lock(s->mutex);
-      if (!failure) {
-        ++s->counters.delivered;
-      } else if (!s->stopping) {  // a handler cancelled by stop() did not fail
-        ++s->counters.failed;
-        if (s->options.on_handler_failure == handler_failure::crash) {
-          crash = std::move(failure);
-          break;
-        }
-      }
+      co_await s->slot.deliver(handler, item->first, std::move(item->second),
+                               s->options.on_handler_failure, crash);
     }
     {
-      std::lock_guard lock(s->mutex);
-      s->running = false;
-      s->stopping = false;
+      std::lock_guard lock(s->slot.mutex);
       s->waiting = false;
     }
-    if (crash)
-      run.fail(std::move(crash));
-    else
-      run.finish();
+    s->slot.end(std::move(run), std::move(crash));
   }
 
   std::shared_ptr<state> state_;
