@@ -51,4 +51,5 @@ set(VIGIL_SOURCES
     src/systemd_notifier.cpp
     src/running_handle.cpp
     src/message_bus_worker.cpp
+    src/tcp_connect.cpp
     src/tcp_line_bus.cpp)

@@ -2,19 +2,17 @@
 
 #include <vigil/detail/bus_run_slot.hpp>
 
+#include "tcp_connect.hpp"
 #include "text.hpp"
 
 #include <asio/bind_cancellation_slot.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/co_spawn.hpp>
-#include <asio/connect.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/read_until.hpp>
-#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
-#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 
 #include <fmt/format.h>
@@ -72,55 +70,6 @@ std::exception_ptr bus_error(const tcp_line_bus_options& options, std::error_cod
                              std::string_view what) {
   return std::make_exception_ptr(
       std::system_error(ec, fmt::format("vigil: tcp_line_bus '{}': {}", options.name, what)));
-}
-
-/// One connection attempt, shared with its deadline and with a cancellation of start(): either
-/// may fire after connect() returned, and must then do nothing. Strand only.
-struct connecting {
-  explicit connecting(const asio::strand<asio::any_io_executor>& strand) : resolver(strand) {}
-  tcp::resolver resolver;
-  bool over = false;  // connect() returned
-  bool timed_out = false;
-  bool aborted = false;  // start() was cancelled
-
-  void cut(bool& why, tcp::socket& socket) {
-    if (over)
-      return;
-    why = true;
-    resolver.cancel();
-    std::error_code ignored;
-    socket.close(ignored);
-  }
-};
-
-/// Resolves and connects on the strand; the deadline closes the socket if it takes too long.
-asio::awaitable<void> connect(std::shared_ptr<detail::tcp_line_state> s,
-                              std::shared_ptr<connecting> attempt) {
-  const tcp_line_bus_options& o = s->options;
-  asio::steady_timer deadline(s->strand, o.connect_timeout);
-  deadline.async_wait([s, attempt](std::error_code ec) {
-    if (!ec)
-      attempt->cut(attempt->timed_out, s->socket);
-  });
-  const std::string target = fmt::format("{}:{}", o.host, o.port);
-  auto [error, endpoints] =
-      co_await attempt->resolver.async_resolve(o.host, std::to_string(o.port), as_tuple);
-  if (!error && !attempt->timed_out && !attempt->aborted) {
-    auto [connect_error, endpoint] = co_await asio::async_connect(s->socket, endpoints, as_tuple);
-    std::ignore = endpoint;
-    error = connect_error;
-  }
-  attempt->over = true;
-  deadline.cancel();
-  if (attempt->aborted)
-    std::rethrow_exception(
-        bus_error(o, asio::error::operation_aborted, "start() cancelled while connecting"));
-  if (attempt->timed_out)
-    std::rethrow_exception(bus_error(
-        o, asio::error::timed_out,
-        fmt::format("cannot connect to {} within {}", target, detail::to_text(o.connect_timeout))));
-  if (error)
-    std::rethrow_exception(bus_error(o, error, "cannot connect to " + target));
 }
 
 /// One run: reads frames until stop() or a crash.
@@ -202,27 +151,17 @@ asio::awaitable<running_handle> tcp_line_bus::start(handler_type handler) {
   bus_run run;
   if (std::optional<running_handle> going_on = co_await s->slot.claim(run))
     co_return *going_on;
-  // Connect on the strand, where every operation on the socket runs. A cancellation of this
-  // start() is carried over to the strand by hand: emitted here, it must not touch the socket.
-  auto attempt = std::make_shared<connecting>(s->strand);
-  asio::cancellation_slot slot = (co_await asio::this_coro::cancellation_state).slot();
-  if (slot.is_connected())
-    slot.assign([s, attempt](asio::cancellation_type) {
-      asio::post(s->strand, [s, attempt] { attempt->cut(attempt->aborted, s->socket); });
-    });
-  std::exception_ptr refused;
+  // On the strand, where every operation on the socket runs.
+  // Arguments named: GCC 12 may destroy a temporary inside a co_await expression twice.
+  const tcp_line_bus_options& o = s->options;
+  std::shared_ptr<const void> owner = s;
+  detail::tcp_target target{o.host, o.port, o.connect_timeout,
+                            fmt::format("vigil: tcp_line_bus '{}'", o.name)};
   try {
-    co_await asio::co_spawn(
-        s->strand, connect(s, attempt),
-        asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
-  } catch (...) {
-    refused = std::current_exception();
-  }
-  if (slot.is_connected())
-    slot.clear();
-  if (refused) {  // this run never listened: it ends here, and start() throws
-    s->slot.end(std::move(run), refused);
-    std::rethrow_exception(refused);
+    co_await detail::connect_on_strand(std::move(owner), s->strand, s->socket, std::move(target));
+  } catch (...) {  // this run never listened: it ends here, and start() throws
+    s->slot.end(run, std::current_exception());
+    throw;
   }
   asio::post(s->strand, [s, run, handler = std::move(handler)]() mutable {
     asio::co_spawn(
