@@ -8,7 +8,11 @@ set(VIGIL_INSTALL_CMAKEDIR "${CMAKE_INSTALL_LIBDIR}/cmake/vigil"
     CACHE STRING "Where to install vigil's CMake package files, relative to the prefix")
 mark_as_advanced(VIGIL_INSTALL_CMAKEDIR)
 
-install(TARGETS vigil
+set(_vigil_installed_targets vigil)
+if(VIGIL_HAS_REDIS)
+  list(APPEND _vigil_installed_targets vigil_redis)
+endif()
+install(TARGETS ${_vigil_installed_targets}
   EXPORT vigilTargets
   ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT vigil_development
   LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}" COMPONENT vigil_runtime
@@ -34,6 +38,7 @@ if(VIGIL_FETCHED_ASIO)
     DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" COMPONENT vigil_development)
 endif()
 set(VIGIL_CONFIG_BUNDLED_ASIO ${VIGIL_FETCHED_ASIO})
+set(VIGIL_CONFIG_HAS_REDIS ${VIGIL_HAS_REDIS})
 
 install(EXPORT vigilTargets
   NAMESPACE vigil::
@@ -41,7 +46,7 @@ install(EXPORT vigilTargets
   DESTINATION "${VIGIL_INSTALL_CMAKEDIR}"
   COMPONENT vigil_development)
 
-# Installed package: <prefix>/lib/cmake/vigil/{vigilConfig,vigilConfigVersion,vigilTargets,Findasio}.cmake
+# Installed package: <prefix>/lib/cmake/vigil/{vigilConfig,vigilConfigVersion,vigilTargets,Findasio,Findhiredis}.cmake
 configure_package_config_file("${PROJECT_SOURCE_DIR}/cmake/vigilConfig.cmake.in"
   "${PROJECT_BINARY_DIR}/cmake/install/vigilConfig.cmake"
   INSTALL_DESTINATION "${VIGIL_INSTALL_CMAKEDIR}")
@@ -53,6 +58,7 @@ install(FILES
     "${PROJECT_BINARY_DIR}/cmake/install/vigilConfig.cmake"
     "${PROJECT_BINARY_DIR}/vigilConfigVersion.cmake"
     "${PROJECT_SOURCE_DIR}/cmake/Findasio.cmake"
+    "${PROJECT_SOURCE_DIR}/cmake/Findhiredis.cmake"
   DESTINATION "${VIGIL_INSTALL_CMAKEDIR}"
   COMPONENT vigil_development)
 
@@ -69,4 +75,6 @@ if(NOT VIGIL_FETCHED_FMT)
     INSTALL_PREFIX "${PROJECT_BINARY_DIR}")
   configure_file("${PROJECT_SOURCE_DIR}/cmake/Findasio.cmake"
     "${PROJECT_BINARY_DIR}/Findasio.cmake" COPYONLY)
+  configure_file("${PROJECT_SOURCE_DIR}/cmake/Findhiredis.cmake"
+    "${PROJECT_BINARY_DIR}/Findhiredis.cmake" COPYONLY)
 endif()

@@ -53,3 +53,9 @@ set(VIGIL_SOURCES
     src/message_bus_worker.cpp
     src/tcp_connect.cpp
     src/tcp_line_bus.cpp)
+
+# vigil::redis, built when hiredis is found (VIGIL_REDIS). Its header is not in vigil.hpp.
+set(VIGIL_REDIS_HEADERS
+    include/vigil/redis_bus.hpp)
+set(VIGIL_REDIS_SOURCES
+    src/redis_bus.cpp)
