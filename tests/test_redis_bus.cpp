@@ -179,25 +179,28 @@ TEST_CASE("redis_bus delivers a failed entry again after claim_idle, then acknow
   }());
 }
 
-TEST_CASE("redis_bus claims the entries a dead consumer left pending", "[bus][redis]") {
+TEST_CASE("redis_bus claims the entries a dead consumer left pending, deleted ones dropped",
+          "[bus][redis]") {
   redis_server server;
   server.command({"XGROUP", "CREATE", "jobs", "workers", "$", "MKSTREAM"});
   const auto ids = server.add("jobs", 0, 5);
   // Consumer "dead" reads all five and never acknowledges them.
   server.command({"XREADGROUP", "GROUP", "workers", "dead", "COUNT", "10", "STREAMS", "jobs", ">"});
   REQUIRE(server.pending("jobs", "workers") == 5);
+  server.command({"XDEL", "jobs", ids[4]});  // deleted while pending: dropped, not delivered
   asio::io_context io;
   run(io, [&]() -> asio::awaitable<void> {
     auto options = local(server);
     options.claim_idle = 100ms;
     options.block = 20ms;
     vigil::redis_bus bus{io.get_executor(), options};
-    auto seen = std::make_shared<deliveries>(5);
+    auto seen = std::make_shared<deliveries>(4);
     co_await bus.start(recorder(seen));
     co_await seen->all.wait();
-    CHECK(seen->order() == ids);
+    CHECK(seen->order() == std::vector<std::string>(ids.begin(), ids.begin() + 4));
     co_await bus.stop();
     CHECK(server.pending("jobs", "workers") == 0);
+    CHECK(bus.counters().dropped == 1);
   }());
 }
 
