@@ -14,6 +14,7 @@
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
 
@@ -24,6 +25,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <initializer_list>
 #include <new>
 #include <stdexcept>
@@ -74,6 +76,8 @@ redis_bus_options validated(redis_bus_options options) {
     fail("host", "must not be empty");
   if (options.port == 0)
     fail("port", "must not be 0");
+  if (!options.username.empty() && options.password.empty())
+    fail("password", "must not be empty when a username is given");
   if (options.stream.empty())
     fail("stream", "must not be empty");
   if (options.group.empty())
@@ -109,11 +113,15 @@ struct reply_deleter {
 using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
 
 /// The protocol on one connection: hiredis formats commands and parses replies, Asio moves
-/// the bytes. Strand only.
-class redis_connection {
+/// the bytes. Every request has a deadline: a silent peer (a frozen host, a partition) must
+/// end the run, not stall it. Strand only.
+class redis_connection : public std::enable_shared_from_this<redis_connection> {
  public:
   redis_connection(tcp::socket& socket, std::string error_prefix)
-      : socket_(socket), reader_(redisReaderCreate()), prefix_(std::move(error_prefix)) {
+      : socket_(socket),
+        deadline_(socket.get_executor()),
+        reader_(redisReaderCreate()),
+        prefix_(std::move(error_prefix)) {
     if (reader_ == nullptr)
       throw std::bad_alloc();
   }
@@ -131,24 +139,28 @@ class redis_connection {
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
     }
-    char* formatted = nullptr;
-    const int size = redisFormatCommandArgv(&formatted, static_cast<int>(argv.size()), argv.data(),
-                                            lengths.data());
+    char* raw = nullptr;
+    const int size =
+        redisFormatCommandArgv(&raw, static_cast<int>(argv.size()), argv.data(), lengths.data());
     if (size < 0)
       throw std::bad_alloc();
-    out_.append(formatted, static_cast<std::size_t>(size));
-    redisFreeCommand(formatted);
+    const std::unique_ptr<char, void (*)(char*)> formatted(raw, redisFreeCommand);
+    out_.append(formatted.get(), static_cast<std::size_t>(size));
     name_ = *args.begin();
   }
 
-  /// Sends the queued command and reads its reply. An error reply throws with its text.
-  asio::awaitable<reply_ptr> roundtrip() {
+  /// Sends the queued command and reads its reply within `limit`. An error reply throws with
+  /// its text, also kept in `error_reply()`.
+  asio::awaitable<reply_ptr> roundtrip(duration limit) {
+    arm(limit);
+    const disarm_on_exit disarm{*this};
+    error_reply_.clear();
     std::error_code ec;
     co_await asio::async_write(socket_, asio::buffer(out_),
                                asio::redirect_error(asio::use_awaitable, ec));
     out_.clear();
     if (ec)
-      throw failure(ec, fmt::format("{} failed", name_));
+      throw io_failure(ec, limit);
     for (;;) {
       void* parsed = nullptr;
       if (redisReaderGetReply(reader_, &parsed) != REDIS_OK)
@@ -156,22 +168,24 @@ class redis_connection {
                       fmt::format("bad reply to {}: {}", name_, reader_->errstr));
       if (parsed != nullptr) {
         reply_ptr reply(static_cast<redisReply*>(parsed));
-        if (reply->type == REDIS_REPLY_ERROR)
-          throw failure(
-              std::errc::protocol_error,
-              fmt::format("{} refused: {}", name_, std::string_view(reply->str, reply->len)));
+        if (reply->type == REDIS_REPLY_ERROR) {
+          error_reply_.assign(reply->str, reply->len);
+          throw failure(std::errc::protocol_error,
+                        fmt::format("{} refused: {}", name_, error_reply_));
+        }
         co_return reply;
       }
       const std::size_t n = co_await socket_.async_read_some(
           asio::buffer(in_), asio::redirect_error(asio::use_awaitable, ec));
-      if (ec == asio::error::eof)
-        throw failure(ec, "connection closed by the peer");
       if (ec)
-        throw failure(ec, fmt::format("{} failed", name_));
+        throw io_failure(ec, limit);
       if (redisReaderFeed(reader_, in_.data(), n) != REDIS_OK)
         throw failure(std::errc::protocol_error, fmt::format("bad reply: {}", reader_->errstr));
     }
   }
+
+  /// The text of the last error reply (`BUSYGROUP Consumer Group name already exists`).
+  const std::string& error_reply() const noexcept { return error_reply_; }
 
   /// An exception about this connection: `<prefix>: <what>`.
   std::system_error failure(std::error_code ec, std::string_view what) const {
@@ -182,10 +196,43 @@ class redis_connection {
   }
 
  private:
+  struct disarm_on_exit {
+    redis_connection& c;
+    ~disarm_on_exit() {
+      ++c.turn_;  // a deadline that fired already finds another turn and does nothing
+      c.deadline_.cancel();
+    }
+  };
+
+  void arm(duration limit) {
+    timed_out_ = false;
+    deadline_.expires_after(limit);
+    deadline_.async_wait([self = shared_from_this(), turn = turn_](std::error_code ec) {
+      if (ec || self->turn_ != turn)
+        return;
+      self->timed_out_ = true;
+      std::error_code ignored;
+      self->socket_.close(ignored);
+    });
+  }
+
+  std::system_error io_failure(std::error_code ec, duration limit) const {
+    if (timed_out_)
+      return failure(asio::error::timed_out,
+                     fmt::format("no reply to {} within {}", name_, detail::to_text(limit)));
+    if (ec == asio::error::eof)
+      return failure(ec, "connection closed by the peer");
+    return failure(ec, fmt::format("{} failed", name_));
+  }
+
   tcp::socket& socket_;
+  asio::steady_timer deadline_;
+  std::uint64_t turn_ = 0;
+  bool timed_out_ = false;
   redisReader* reader_;
   std::string prefix_;
   std::string out_;
+  std::string error_reply_;
   std::string_view name_;  // of the last command, for errors (a literal)
   std::array<char, 16 * 1024> in_{};
 };
@@ -254,8 +301,11 @@ asio::awaitable<std::string> deliver(detail::redis_state& s, redis_connection& c
     }
     if (handled || !message) {
       s.now = detail::redis_state::phase::acknowledging;
+      // A handler that returned after stop() cancelled it (it caught the cancellation, or
+      // awaited something deaf to it) was handled: its XACK must not throw.
+      co_await asio::this_coro::reset_cancellation_state();
       c.command({"XACK", o.stream, o.group, id});
-      co_await c.roundtrip();
+      co_await c.roundtrip(o.connect_timeout);
     }
     s.now = detail::redis_state::phase::talking;
   }
@@ -275,7 +325,7 @@ asio::awaitable<void> read_loop(std::shared_ptr<detail::redis_state> s,
     for (std::string after = "0"; !crash && !s->slot.stop_requested();) {
       c->command(
           {"XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", batch, "STREAMS", o.stream, after});
-      reply_ptr reply = co_await c->roundtrip();
+      reply_ptr reply = co_await c->roundtrip(o.connect_timeout);
       std::string last = co_await deliver(*s, *c, read_entries(*c, *reply), handler, crash);
       if (last.empty())
         break;
@@ -290,7 +340,7 @@ asio::awaitable<void> read_loop(std::shared_ptr<detail::redis_state> s,
       if (now >= next_claim) {
         c->command(
             {"XAUTOCLAIM", o.stream, o.group, o.consumer, claim_idle, claim_from, "COUNT", batch});
-        reply_ptr reply = co_await c->roundtrip();
+        reply_ptr reply = co_await c->roundtrip(o.connect_timeout);
         // [next cursor, [entry, ...], [deleted id, ...] (Redis 7)]
         if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
             reply->element[0]->type != REDIS_REPLY_STRING ||
@@ -299,7 +349,8 @@ asio::awaitable<void> read_loop(std::shared_ptr<detail::redis_state> s,
                            "XAUTOCLAIM replied with an unexpected shape");
         claim_from = text(*reply->element[0]);
         if (reply->elements > 2 && reply->element[2]->type == REDIS_REPLY_ARRAY) {
-          std::lock_guard lock(s->slot.mutex);
+          std::lock_guard lock(s->slot.mutex);  // deleted while pending: Redis dropped them
+          s->slot.counters.received += reply->element[2]->elements;
           s->slot.counters.dropped += reply->element[2]->elements;
         }
         co_await deliver(*s, *c, reply->element[1], handler, crash);
@@ -310,7 +361,7 @@ asio::awaitable<void> read_loop(std::shared_ptr<detail::redis_state> s,
       const duration wait = std::clamp<duration>(next_claim - now, 1ms, o.block);
       c->command({"XREADGROUP", "GROUP", o.group, o.consumer, "COUNT", batch, "BLOCK",
                   milliseconds(wait), "STREAMS", o.stream, ">"});
-      reply_ptr reply = co_await c->roundtrip();
+      reply_ptr reply = co_await c->roundtrip(wait + o.connect_timeout);
       co_await deliver(*s, *c, read_entries(*c, *reply), handler, crash);
     }
   } catch (...) {
@@ -323,43 +374,51 @@ asio::awaitable<void> read_loop(std::shared_ptr<detail::redis_state> s,
   s->slot.end(std::move(run), std::move(crash));
 }
 
-/// After the connect: `AUTH` and `XGROUP CREATE`, within the connect timeout.
+/// Redis's version from `INFO server`: {major, minor}, {0, 0} when it is not there.
+std::pair<int, int> server_version(const redisReply& info) {
+  const std::string_view text_of_info =
+      info.type == REDIS_REPLY_STRING ? text(info) : std::string_view();
+  constexpr std::string_view key = "redis_version:";
+  const std::size_t at = text_of_info.find(key);
+  int major = 0;
+  int minor = 0;
+  if (at != std::string_view::npos)
+    std::sscanf(std::string(text_of_info.substr(at + key.size(), 16)).c_str(), "%d.%d", &major,
+                &minor);
+  return {major, minor};
+}
+
+/// After the connect, on the strand, within what is left of the connect timeout: `AUTH`, the
+/// version check (`XAUTOCLAIM` as Redis 7 answers it), and `XGROUP CREATE`.
 asio::awaitable<void> handshake(std::shared_ptr<detail::redis_state> s,
-                                std::shared_ptr<redis_connection> c) {
+                                std::shared_ptr<redis_connection> c, duration limit) {
   const redis_bus_options& o = s->options;
-  struct deadline_state {
-    bool over = false;
-  };
-  auto deadline = std::make_shared<deadline_state>();
-  asio::steady_timer timer(s->strand, o.connect_timeout);
-  timer.async_wait([s, deadline](std::error_code ec) {
-    if (!ec && !deadline->over) {
-      std::error_code ignored;
-      s->socket.close(ignored);
-    }
-  });
-  std::exception_ptr failed;
+  std::error_code ignored;
+  s->socket.set_option(tcp::socket::keep_alive(true), ignored);
   try {
-    if (!o.password.empty()) {
+    if (!o.username.empty()) {
+      c->command({"AUTH", o.username, o.password});
+      co_await c->roundtrip(limit);
+    } else if (!o.password.empty()) {
       c->command({"AUTH", o.password});
-      co_await c->roundtrip();
+      co_await c->roundtrip(limit);
     }
+    c->command({"INFO", "server"});
+    const reply_ptr info = co_await c->roundtrip(limit);
+    const auto [major, minor] = server_version(*info);
+    if (major < 7)
+      throw c->failure(std::errc::not_supported,
+                       fmt::format("needs Redis 7.0 or later, the server is {}.{}", major, minor));
     c->command({"XGROUP", "CREATE", o.stream, o.group, "$", "MKSTREAM"});
     try {
-      co_await c->roundtrip();
-    } catch (const std::system_error& e) {
-      if (std::string_view(e.what()).find("BUSYGROUP") == std::string_view::npos)
+      co_await c->roundtrip(limit);
+    } catch (const std::system_error&) {
+      if (!c->error_reply().starts_with("BUSYGROUP"))
         throw;  // anything but "the group exists already"
     }
   } catch (...) {
-    failed = std::current_exception();
-  }
-  deadline->over = true;
-  timer.cancel();
-  std::error_code ignored;
-  if (failed) {
     s->socket.close(ignored);
-    std::rethrow_exception(failed);
+    throw;
   }
 }
 
@@ -405,18 +464,21 @@ asio::awaitable<running_handle> redis_bus::start(handler_type handler) {
     co_return *going_on;
   // Arguments named: GCC 12 may destroy a temporary inside a co_await expression twice.
   const redis_bus_options& o = s->options;
+  const steady_clock::time_point deadline = steady_clock::now() + o.connect_timeout;
   std::string prefix = fmt::format("vigil: redis_bus '{}'", o.name);
   auto connection = std::make_shared<redis_connection>(s->socket, prefix);
   std::shared_ptr<const void> owner = s;
   detail::tcp_target target{o.host, o.port, o.connect_timeout, std::move(prefix)};
   try {
     co_await detail::connect_on_strand(std::move(owner), s->strand, s->socket, std::move(target));
-    asio::awaitable<void> setup = handshake(s, connection);
+    const duration left = std::max<duration>(deadline - steady_clock::now(), 1ms);
+    asio::awaitable<void> setup = handshake(s, connection, left);
     co_await asio::co_spawn(
         s->strand, std::move(setup),
         asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
-  } catch (...) {  // this run never listened: it ends here, and start() throws
-    s->slot.end(run, std::current_exception());
+  } catch (...) {
+    // This run never listened: it ends here and start() throws. Cleanly if stop() cut it.
+    s->slot.end(run, s->slot.stop_requested() ? nullptr : std::current_exception());
     throw;
   }
   asio::post(s->strand, [s, connection, run, handler = std::move(handler)]() mutable {

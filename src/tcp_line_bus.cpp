@@ -159,8 +159,9 @@ asio::awaitable<running_handle> tcp_line_bus::start(handler_type handler) {
                             fmt::format("vigil: tcp_line_bus '{}'", o.name)};
   try {
     co_await detail::connect_on_strand(std::move(owner), s->strand, s->socket, std::move(target));
-  } catch (...) {  // this run never listened: it ends here, and start() throws
-    s->slot.end(run, std::current_exception());
+  } catch (...) {
+    // This run never listened: it ends here and start() throws. Cleanly if stop() cut it.
+    s->slot.end(run, s->slot.stop_requested() ? nullptr : std::current_exception());
     throw;
   }
   asio::post(s->strand, [s, run, handler = std::move(handler)]() mutable {

@@ -10,6 +10,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -37,11 +38,7 @@ class redis_server {
     char dir_template[] = "/tmp/vigil-redis-XXXXXX";
     REQUIRE(::mkdtemp(dir_template) != nullptr);
     dir_ = dir_template;
-    {  // a port that was free a moment ago
-      asio::io_context io;
-      asio::ip::tcp::acceptor probe(io, {asio::ip::make_address("127.0.0.1"), 0});
-      port_ = probe.local_endpoint().port();
-    }
+    port_ = free_port();
     start();
   }
 
@@ -82,8 +79,16 @@ class redis_server {
     for (auto& arg : args)
       argv.push_back(arg.data());
     argv.push_back(nullptr);
+    // Standard streams on /dev/null: if this test process dies, the orphan server must not
+    // hold ctest's output pipe open.
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    for (int fd = 0; fd <= 2; ++fd)
+      ::posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY,
+                                         0);
     const int spawned =
-        ::posix_spawn(&pid_, VIGIL_TEST_REDIS_SERVER, nullptr, nullptr, argv.data(), environ);
+        ::posix_spawn(&pid_, VIGIL_TEST_REDIS_SERVER, &actions, nullptr, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
     REQUIRE(spawned == 0);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (!answers()) {
@@ -139,6 +144,24 @@ class redis_server {
   }
 
  private:
+  /// A port free a moment ago, below the kernel's ephemeral range (32768 and up), so that the
+  /// bus's own outgoing connections never take it while the server is down.
+  static std::uint16_t free_port() {
+    asio::io_context io;
+    const unsigned first = 20000 + static_cast<unsigned>(::getpid()) % 10000;
+    for (unsigned i = 0; i < 10000; ++i) {
+      const auto port = static_cast<std::uint16_t>(20000 + (first - 20000 + i) % 10000);
+      asio::ip::tcp::acceptor probe(io);
+      std::error_code ec;
+      probe.open(asio::ip::tcp::v4(), ec);
+      probe.bind({asio::ip::make_address("127.0.0.1"), port}, ec);
+      if (!ec)
+        return port;
+    }
+    FAIL("no free port between 20000 and 29999");
+    return 0;
+  }
+
   struct context_deleter {
     void operator()(redisContext* c) const { redisFree(c); }
   };

@@ -46,6 +46,12 @@ struct deliveries {
     return static_cast<std::size_t>(std::count(ids.begin(), ids.end(), id));
   }
 
+  std::string value(const std::string& id) const {
+    std::lock_guard lock(mutex);
+    const auto found = values.find(id);
+    return found == values.end() ? std::string() : found->second;
+  }
+
   std::vector<std::string> order() const {
     std::lock_guard lock(mutex);
     return ids;
@@ -70,6 +76,19 @@ asio::awaitable<std::string> crash_of(vigil::running_handle run) {
     co_return std::string(e.what());
   }
   co_return std::string();
+}
+
+/// What start() threw, or "started".
+asio::awaitable<std::string> start_failure(asio::any_io_executor executor,
+                                           vigil::redis_bus_options options) {
+  vigil::redis_bus bus{std::move(executor), std::move(options)};
+  auto handler = recorder(std::make_shared<deliveries>(1));
+  try {
+    co_await bus.start(std::move(handler));
+  } catch (const std::system_error& e) {
+    co_return std::string(e.what());
+  }
+  co_return std::string("started");
 }
 
 }  // namespace
@@ -133,7 +152,9 @@ TEST_CASE("redis_bus delivers in order with fields, acknowledges, stops and star
     const auto ids = server.add("jobs", 0, 3);
     co_await seen->all.wait();
     CHECK(seen->order() == ids);
-    CHECK(seen->values[ids[2]] == "2");
+    CHECK(seen->value(ids[2]) == "2");
+    // The recorder returns right after opening `all`: its XACK goes out in the same strand
+    // turn, and stop() lets an acknowledgement in flight complete, so none is pending after.
     co_await bus.stop();
     CHECK(handle.done());
     CHECK_FALSE(handle.crashed());
@@ -149,6 +170,67 @@ TEST_CASE("redis_bus delivers in order with fields, acknowledges, stops and star
     co_await later->all.wait();
     CHECK(later->order() == next_id);
     co_await bus.stop();
+  }());
+}
+
+TEST_CASE("redis_bus start() fails when Redis does not answer, or refuses AUTH", "[bus][redis]") {
+  asio::io_context io;
+  // Listening without ever accepting: the kernel completes the connect, nobody answers.
+  asio::ip::tcp::acceptor silent(io, {asio::ip::make_address("127.0.0.1"), 0});
+  redis_server server;
+  run(io, [&]() -> asio::awaitable<void> {
+    vigil::redis_bus_options unanswered{.port = silent.local_endpoint().port(),
+                                        .stream = "s",
+                                        .group = "g",
+                                        .connect_timeout = 200ms};
+    CHECK_THAT(co_await start_failure(io.get_executor(), unanswered),
+               Catch::Matchers::Contains("no reply to INFO within"));
+    auto with_password = local(server);  // this server has no password
+    with_password.password = "secret";
+    CHECK_THAT(co_await start_failure(io.get_executor(), with_password),
+               Catch::Matchers::Contains("AUTH refused"));
+  }());
+}
+
+TEST_CASE(
+    "redis_bus stop() during a handler: a cancelled entry stays pending, a handled one is "
+    "acknowledged",
+    "[bus][redis]") {
+  redis_server server;
+  asio::io_context io;
+  run(io, [&]() -> asio::awaitable<void> {
+    vigil::redis_bus bus{io.get_executor(), local(server)};
+    gate entered;
+    gate never;
+    // Lets the cancellation of stop() through: the entry was not handled.
+    auto cancelled = [&](std::string_view, vigil::redis_message) -> asio::awaitable<void> {
+      entered.open();
+      co_await never.wait();
+    };
+    const auto first = co_await bus.start(cancelled);
+    const auto ids = server.add("jobs", 0, 1);
+    co_await entered.wait();
+    co_await bus.stop();
+    CHECK_FALSE(first.crashed());
+    CHECK(server.pending("jobs", "workers") == 1);
+    CHECK(bus.counters().failed == 0);  // cancelled by stop(): not a failure
+
+    // Catches the cancellation and returns: handled, so acknowledged despite the stop.
+    gate entered_again;
+    auto caught = [&](std::string_view, vigil::redis_message m) -> asio::awaitable<void> {
+      CHECK(m.id == ids[0]);  // its own pending entry, first
+      entered_again.open();
+      try {
+        co_await never.wait();
+      } catch (const std::system_error&) {
+      }
+    };
+    const auto second = co_await bus.start(caught);
+    co_await entered_again.wait();
+    co_await bus.stop();
+    CHECK_FALSE(second.crashed());
+    CHECK(server.pending("jobs", "workers") == 0);
+    CHECK(bus.counters().delivered == 1);
   }());
 }
 

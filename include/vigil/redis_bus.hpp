@@ -45,6 +45,7 @@ struct redis_message {
 struct redis_bus_options {
   std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
+  std::string username{};  ///< an ACL user (`AUTH username password`); needs `password`
   std::string password{};  ///< sent with `AUTH` when not empty
   std::string stream{};    ///< the stream's key; required. Also the `source` of every message
   std::string group{};     ///< the consumer group; required. Created at `$` when missing
@@ -60,7 +61,8 @@ struct redis_bus_options {
   /// An entry read by any consumer but not acknowledged for this long is claimed with
   /// `XAUTOCLAIM` and delivered again: the consumer crashed, or its handler failed. From 1ms.
   duration claim_idle = std::chrono::seconds(30);
-  /// How long `start()` may take to resolve, connect and set up the group. Positive.
+  /// How long `start()` may take to resolve, connect, authenticate and set up the group; also
+  /// how long Redis may take to answer any request (beyond `block` for a read). Positive.
   duration connect_timeout = std::chrono::seconds(5);
   handler_failure on_handler_failure = handler_failure::skip;
 };
@@ -77,8 +79,11 @@ struct redis_bus_options {
 /// stream while pending is acknowledged and counted as dropped.
 ///
 /// @par Crashes
-/// The connection closing or failing (Redis killed or restarted), an error reply (the group or
-/// the stream was deleted) and a handler failure under `handler_failure::crash`. Reconnecting
+/// The connection closing or failing (Redis killed or restarted), Redis not answering within
+/// `connect_timeout`, an error reply (the group or the stream was deleted) and a handler
+/// failure under `handler_failure::crash`.
+///
+/// Needs Redis 7.0 or later (`XAUTOCLAIM` as Redis 7 answers it): `start()` checks. Reconnecting
 /// is the supervisor's job: it restarts the worker with its backoff, which calls `start()`.
 ///
 /// Destroy the bus before its execution context, like any Asio I/O object.
