@@ -124,6 +124,16 @@ inline std::error_code error_code_of(const std::exception_ptr& error) {
   return {};
 }
 
+/// How a bus's run ended: the crash's what(), or "" after a clean stop.
+inline asio::awaitable<std::string> crash_of(vigil::running_handle run) {
+  try {
+    co_await run.wait();
+  } catch (const std::exception& e) {
+    co_return std::string(e.what());
+  }
+  co_return std::string();
+}
+
 /// A gate tasks wait on; `open()` from anywhere releases every waiter. `wait_ignoring_cancel`
 /// waits without honouring cancellation: the way to write a task that is stuck.
 class gate {

@@ -17,16 +17,6 @@ using namespace vigil_test;
 
 namespace {
 
-/// Rethrows `wait()`'s exception as its what(), or "" when it completed normally.
-asio::awaitable<std::string> outcome_of(vigil::running_handle run) {
-  try {
-    co_await run.wait();
-  } catch (const std::exception& e) {
-    co_return std::string(e.what());
-  }
-  co_return std::string();
-}
-
 /// A handler that records every message and opens `all_in` at the `expected`-th.
 struct recorder {
   explicit recorder(std::size_t n) : expected(n) {}
@@ -74,7 +64,7 @@ TEST_CASE("a finished run completes waiters before and after, first end wins",
     // Ten waiters before the end, on their own strands.
     auto ended = std::make_shared<std::atomic<int>>(0);
     for (int i = 0; i < 10; ++i)
-      asio::co_spawn(asio::make_strand(io), outcome_of(handle),
+      asio::co_spawn(asio::make_strand(io), crash_of(handle),
                      [ended](std::exception_ptr, std::string what) {
                        if (what.empty())
                          ++*ended;
@@ -85,7 +75,7 @@ TEST_CASE("a finished run completes waiters before and after, first end wins",
     CHECK(handle.done());
     CHECK_FALSE(handle.crashed());
     CHECK(handle.error() == nullptr);
-    CHECK((co_await outcome_of(handle)).empty());  // a waiter after the end
+    CHECK((co_await crash_of(handle)).empty());  // a waiter after the end
 
     asio::steady_timer poll(co_await asio::this_coro::executor);
     for (int i = 0; i < 500 && ended->load() < 10; ++i) {
@@ -102,14 +92,14 @@ TEST_CASE("a crashed run rethrows its exception to every waiter", "[bus][running
     vigil::bus_run run;
     const auto handle = run.handle();
     std::string before;
-    asio::co_spawn(co_await asio::this_coro::executor, outcome_of(handle),
+    asio::co_spawn(co_await asio::this_coro::executor, crash_of(handle),
                    [&](std::exception_ptr, std::string what) { before = std::move(what); });
     const auto crash = std::make_exception_ptr(std::runtime_error("connection lost"));
     CHECK(run.fail(crash));
     CHECK_FALSE(run.finish());
     CHECK(handle.crashed());
     CHECK(handle.error() == crash);
-    CHECK(co_await outcome_of(handle) == "connection lost");
+    CHECK(co_await crash_of(handle) == "connection lost");
     co_await handle.join();  // the end, without the crash rethrown
     asio::steady_timer poll(co_await asio::this_coro::executor);
     for (int i = 0; i < 500 && before.empty(); ++i) {
@@ -158,7 +148,7 @@ TEST_CASE("a waiter cancelled after the run ended, before it resumed, sees the e
     asio::cancellation_signal cancel;
     std::string outcome = "not resumed";
     asio::co_spawn(
-        co_await asio::this_coro::executor, outcome_of(run.handle()),
+        co_await asio::this_coro::executor, crash_of(run.handle()),
         asio::bind_cancellation_slot(cancel.slot(), [&](std::exception_ptr, std::string what) {
           outcome = std::move(what);
         }));
@@ -294,7 +284,7 @@ TEST_CASE("memory_bus handler failures: skipped and counted, or a crash", "[bus]
     crashing.publish("t", 2);
     crashing.publish("t", 3);
     const auto run = co_await crashing.start(picky);
-    CHECK(co_await outcome_of(run) == "even message 2");
+    CHECK(co_await crash_of(run) == "even message 2");
     CHECK(run.crashed());
     CHECK(crashing.queued() == 1);  // 3 waits for the next run
     co_await crashing.stop();       // after a crash: no rethrow

@@ -69,15 +69,6 @@ vigil::redis_bus_options local(const redis_server& server) {
   return {.port = server.port(), .stream = "jobs", .group = "workers", .consumer = "c1"};
 }
 
-asio::awaitable<std::string> crash_of(vigil::running_handle run) {
-  try {
-    co_await run.wait();
-  } catch (const std::exception& e) {
-    co_return std::string(e.what());
-  }
-  co_return std::string();
-}
-
 /// What start() threw, or "started".
 asio::awaitable<std::string> start_failure(asio::any_io_executor executor,
                                            vigil::redis_bus_options options) {

@@ -60,15 +60,6 @@ struct frames {
   }
 };
 
-asio::awaitable<std::string> crash_of(vigil::running_handle run) {
-  try {
-    co_await run.wait();
-  } catch (const std::exception& e) {
-    co_return std::string(e.what());
-  }
-  co_return std::string();
-}
-
 vigil::tcp_line_bus_options local(std::uint16_t port) {
   return {.host = "127.0.0.1", .port = port};
 }
