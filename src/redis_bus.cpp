@@ -391,27 +391,32 @@ std::pair<int, int> server_version(const redisReply& info) {
 /// After the connect, on the strand, within what is left of the connect timeout: `AUTH`, the
 /// version check (`XAUTOCLAIM` as Redis 7 answers it), and `XGROUP CREATE`.
 asio::awaitable<void> handshake(std::shared_ptr<detail::redis_state> s,
-                                std::shared_ptr<redis_connection> c, duration limit) {
+                                std::shared_ptr<redis_connection> c,
+                                steady_clock::time_point deadline) {
+  // One deadline for all of start(): each request gets what is left of it.
+  const auto left = [deadline] {
+    return std::max<duration>(deadline - steady_clock::now(), std::chrono::milliseconds(1));
+  };
   const redis_bus_options& o = s->options;
   std::error_code ignored;
   s->socket.set_option(tcp::socket::keep_alive(true), ignored);
   try {
     if (!o.username.empty()) {
       c->command({"AUTH", o.username, o.password});
-      co_await c->roundtrip(limit);
+      co_await c->roundtrip(left());
     } else if (!o.password.empty()) {
       c->command({"AUTH", o.password});
-      co_await c->roundtrip(limit);
+      co_await c->roundtrip(left());
     }
     c->command({"INFO", "server"});
-    const reply_ptr info = co_await c->roundtrip(limit);
+    const reply_ptr info = co_await c->roundtrip(left());
     const auto [major, minor] = server_version(*info);
     if (major < 7)
       throw c->failure(std::errc::not_supported,
                        fmt::format("needs Redis 7.0 or later, the server is {}.{}", major, minor));
     c->command({"XGROUP", "CREATE", o.stream, o.group, "$", "MKSTREAM"});
     try {
-      co_await c->roundtrip(limit);
+      co_await c->roundtrip(left());
     } catch (const std::system_error&) {
       if (!c->error_reply().starts_with("BUSYGROUP"))
         throw;  // anything but "the group exists already"
@@ -471,8 +476,7 @@ asio::awaitable<running_handle> redis_bus::start(handler_type handler) {
   detail::tcp_target target{o.host, o.port, o.connect_timeout, std::move(prefix)};
   try {
     co_await detail::connect_on_strand(std::move(owner), s->strand, s->socket, std::move(target));
-    const duration left = std::max<duration>(deadline - steady_clock::now(), 1ms);
-    asio::awaitable<void> setup = handshake(s, connection, left);
+    asio::awaitable<void> setup = handshake(s, connection, deadline);
     co_await asio::co_spawn(
         s->strand, std::move(setup),
         asio::bind_cancellation_slot(asio::cancellation_slot(), asio::use_awaitable));
