@@ -34,7 +34,9 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/message_bus.hpp
     include/vigil/memory_bus.hpp
     include/vigil/message_bus_worker.hpp
-    include/vigil/tcp_line_bus.hpp)
+    include/vigil/tcp_line_bus.hpp
+    include/vigil/runs/run.hpp
+    include/vigil/runs/run_registry.hpp)
 
 # The compiled part of the library target vigil (non-template code only).
 set(VIGIL_SOURCES
@@ -52,7 +54,9 @@ set(VIGIL_SOURCES
     src/running_handle.cpp
     src/message_bus_worker.cpp
     src/tcp_connect.cpp
-    src/tcp_line_bus.cpp)
+    src/tcp_line_bus.cpp
+    src/runs/run.cpp
+    src/runs/run_registry.cpp)
 
 # vigil::redis, built when hiredis is found (VIGIL_REDIS). Its header is not in vigil.hpp.
 set(VIGIL_REDIS_HEADERS

@@ -58,6 +58,16 @@ std::string_view to_string(event_kind kind) noexcept {
       return "bus_crashed";
     case event_kind::message_failed:
       return "message_failed";
+    case event_kind::run_queued:
+      return "run_queued";
+    case event_kind::run_started:
+      return "run_started";
+    case event_kind::run_completed:
+      return "run_completed";
+    case event_kind::run_failed:
+      return "run_failed";
+    case event_kind::run_cancelled:
+      return "run_cancelled";
   }
   return "unknown";
 }

@@ -47,6 +47,12 @@ enum class event_kind : std::uint8_t {
   bus_stopped,     ///< the bus's run ended cleanly
   bus_crashed,     ///< the bus's run crashed; `reason` is the exception's `what()`
   message_failed,  ///< a handler threw on one message; `reason` is `what()`
+  // Tracked runs of a `run_registry` (its own bus); `task` is the run's id.
+  run_queued,     ///< the run was added
+  run_started,    ///< the run is running
+  run_completed,  ///< its work returned
+  run_failed,     ///< its work threw or was interrupted; `reason` is its `error_message`
+  run_cancelled,  ///< it was cancelled; `reason` is its `error_message`, if any
 };
 
 /// The stable lowercase label of a kind, the same as its enumerator.

@@ -16,6 +16,8 @@
 #include <vigil/restart_intensity.hpp>
 #include <vigil/restart_policy.hpp>
 #include <vigil/running_handle.hpp>
+#include <vigil/runs/run.hpp>
+#include <vigil/runs/run_registry.hpp>
 #include <vigil/shutdown.hpp>
 #include <vigil/subscriber.hpp>
 #include <vigil/supervisor.hpp>
