@@ -2,6 +2,10 @@
 
 // Shared helpers of vigil's tests: run a test body on an io_context (with the number of threads
 // the preset asks for), read events, and small task bodies.
+//
+// Never co_await inside CHECK/REQUIRE: Catch2 v2 also expands the argument inside
+// __builtin_constant_p, and GCC 12 evaluates a co_await there, so the operation would run twice.
+// Await into a local, then assert.
 
 #include "catch.hpp"
 

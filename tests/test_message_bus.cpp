@@ -75,7 +75,8 @@ TEST_CASE("a finished run completes waiters before and after, first end wins",
     CHECK(handle.done());
     CHECK_FALSE(handle.crashed());
     CHECK(handle.error() == nullptr);
-    CHECK((co_await crash_of(handle)).empty());  // a waiter after the end
+    const std::string late = co_await crash_of(handle);  // a waiter after the end
+    CHECK(late.empty());
 
     asio::steady_timer poll(co_await asio::this_coro::executor);
     for (int i = 0; i < 500 && ended->load() < 10; ++i) {
@@ -99,7 +100,8 @@ TEST_CASE("a crashed run rethrows its exception to every waiter", "[bus][running
     CHECK_FALSE(run.finish());
     CHECK(handle.crashed());
     CHECK(handle.error() == crash);
-    CHECK(co_await crash_of(handle) == "connection lost");
+    const std::string reason = co_await crash_of(handle);
+    CHECK(reason == "connection lost");
     co_await handle.join();  // the end, without the crash rethrown
     asio::steady_timer poll(co_await asio::this_coro::executor);
     for (int i = 0; i < 500 && before.empty(); ++i) {
@@ -173,7 +175,13 @@ TEST_CASE("memory_bus refuses unusable options and an empty handler", "[bus][mem
       Catch::Matchers::Contains("when_full is not a policy, got 7"));
   run(io, [&]() -> asio::awaitable<void> {
     vigil::memory_bus<int> bus{io.get_executor()};
-    CHECK_THROWS_AS(co_await bus.start({}), std::invalid_argument);
+    bool refused = false;
+    try {
+      co_await bus.start({});
+    } catch (const std::invalid_argument&) {
+      refused = true;
+    }
+    CHECK(refused);
     co_await bus.stop();  // never started: a no-op
   }());
 }
@@ -189,7 +197,8 @@ TEST_CASE("memory_bus delivers in order what was queued before and after start, 
     CHECK(bus.queued() == 2);
     recorder r{4};
     const auto handle = co_await bus.start(r.handler());
-    CHECK(co_await bus.start(r.handler()) == handle);  // idempotent while running
+    const auto same = co_await bus.start(r.handler());
+    CHECK(same == handle);  // idempotent while running
     CHECK(bus.publish("web", 3));
     CHECK(bus.publish("web", 4));
     co_await r.all_in.wait();
@@ -284,7 +293,8 @@ TEST_CASE("memory_bus handler failures: skipped and counted, or a crash", "[bus]
     crashing.publish("t", 2);
     crashing.publish("t", 3);
     const auto run = co_await crashing.start(picky);
-    CHECK(co_await crash_of(run) == "even message 2");
+    const std::string reason = co_await crash_of(run);
+    CHECK(reason == "even message 2");
     CHECK(run.crashed());
     CHECK(crashing.queued() == 1);  // 3 waits for the next run
     co_await crashing.stop();       // after a crash: no rethrow

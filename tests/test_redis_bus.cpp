@@ -139,7 +139,8 @@ TEST_CASE("redis_bus delivers in order with fields, acknowledges, stops and star
     vigil::redis_bus bus{io.get_executor(), local(server)};
     auto seen = std::make_shared<deliveries>(3);
     const auto handle = co_await bus.start(recorder(seen));  // creates the group and stream
-    CHECK(co_await bus.start(recorder(seen)) == handle);     // idempotent while running
+    const auto same = co_await bus.start(recorder(seen));
+    CHECK(same == handle);  // idempotent while running
     const auto ids = server.add("jobs", 0, 3);
     co_await seen->all.wait();
     CHECK(seen->order() == ids);
@@ -174,12 +175,12 @@ TEST_CASE("redis_bus start() fails when Redis does not answer, or refuses AUTH",
                                         .stream = "s",
                                         .group = "g",
                                         .connect_timeout = 200ms};
-    CHECK_THAT(co_await start_failure(io.get_executor(), unanswered),
-               Catch::Matchers::Contains("no reply to INFO within"));
+    const std::string unanswered_failure = co_await start_failure(io.get_executor(), unanswered);
+    CHECK_THAT(unanswered_failure, Catch::Matchers::Contains("no reply to INFO within"));
     auto with_password = local(server);  // this server has no password
     with_password.password = "secret";
-    CHECK_THAT(co_await start_failure(io.get_executor(), with_password),
-               Catch::Matchers::Contains("AUTH refused"));
+    const std::string auth_failure = co_await start_failure(io.get_executor(), with_password);
+    CHECK_THAT(auth_failure, Catch::Matchers::Contains("AUTH refused"));
   }());
 }
 
@@ -294,7 +295,8 @@ TEST_CASE("redis_bus takes back its own pending entries first when it starts aga
       throw std::runtime_error("handler gave up");
     };
     const auto first = co_await bus.start(crashing);
-    CHECK_THAT(co_await crash_of(first), Catch::Matchers::Contains("handler gave up"));
+    const std::string reason = co_await crash_of(first);
+    CHECK_THAT(reason, Catch::Matchers::Contains("handler gave up"));
     CHECK(server.pending("jobs", "workers") == 3);
 
     // claim_idle is 30 s: only reading its own history can bring them back this soon.

@@ -69,7 +69,8 @@ TEST_CASE("fail() with a zero code is no failure; a throw after fail() wins",
       ctx.fail({});
       co_return;
     }));
-    CHECK((co_await zero.wait()).kind == outcome::completed);
+    const auto zero_result = co_await zero.wait();
+    CHECK(zero_result.kind == outcome::completed);
     vigil::task_spec spec =
         quick_spec("both", [](vigil::task_context ctx) -> asio::awaitable<void> {
           ctx.fail(reset);

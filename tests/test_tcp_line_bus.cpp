@@ -90,7 +90,8 @@ TEST_CASE("tcp_line_bus reads frames split across writes, CRLF included, and sto
     vigil::tcp_line_bus bus{io.get_executor(), local(peer.port())};
     frames f{3};
     const auto handle = co_await bus.start(f.handler());
-    CHECK(co_await bus.start(f.handler()) == handle);  // idempotent while running
+    const auto same = co_await bus.start(f.handler());
+    CHECK(same == handle);  // idempotent while running
     co_await f.got.wait();
     CHECK(*f.seen == std::vector<std::string>{"alpha", "beta", "gamma"});
     CHECK_FALSE(handle.done());
@@ -128,8 +129,8 @@ TEST_CASE("tcp_line_bus crashes on a frame longer than max_frame", "[bus][tcp]")
     vigil::tcp_line_bus bus{io.get_executor(), options};
     frames f{1};
     const auto handle = co_await bus.start(f.handler());
-    CHECK_THAT(co_await crash_of(handle),
-               Catch::Matchers::Contains("a frame is longer than max_frame (1024 bytes)"));
+    const std::string crash = co_await crash_of(handle);
+    CHECK_THAT(crash, Catch::Matchers::Contains("a frame is longer than max_frame (1024 bytes)"));
     CHECK(f.seen->empty());
     co_await bus.stop();
   }());
@@ -144,8 +145,8 @@ TEST_CASE("tcp_line_bus: max_frame counts the frame without its line ending", "[
     vigil::tcp_line_bus bus{io.get_executor(), options};
     frames f{2};
     const auto handle = co_await bus.start(f.handler());
-    CHECK_THAT(co_await crash_of(handle),
-               Catch::Matchers::Contains("a frame is longer than max_frame (4 bytes)"));
+    const std::string crash = co_await crash_of(handle);
+    CHECK_THAT(crash, Catch::Matchers::Contains("a frame is longer than max_frame (4 bytes)"));
     CHECK(*f.seen == std::vector<std::string>{"abcd", "efgh"});
     co_await bus.stop();
   }());
