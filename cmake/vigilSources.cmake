@@ -36,7 +36,8 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/message_bus_worker.hpp
     include/vigil/tcp_line_bus.hpp
     include/vigil/runs/run.hpp
-    include/vigil/runs/run_registry.hpp)
+    include/vigil/runs/run_registry.hpp
+    include/vigil/runs/task_manager.hpp)
 
 # The compiled part of the library target vigil (non-template code only).
 set(VIGIL_SOURCES
@@ -56,7 +57,8 @@ set(VIGIL_SOURCES
     src/tcp_connect.cpp
     src/tcp_line_bus.cpp
     src/runs/run.cpp
-    src/runs/run_registry.cpp)
+    src/runs/run_registry.cpp
+    src/runs/task_manager.cpp)
 
 # vigil::redis, built when hiredis is found (VIGIL_REDIS). Its header is not in vigil.hpp.
 set(VIGIL_REDIS_HEADERS

@@ -18,6 +18,7 @@
 #include <vigil/running_handle.hpp>
 #include <vigil/runs/run.hpp>
 #include <vigil/runs/run_registry.hpp>
+#include <vigil/runs/task_manager.hpp>
 #include <vigil/shutdown.hpp>
 #include <vigil/subscriber.hpp>
 #include <vigil/supervisor.hpp>
