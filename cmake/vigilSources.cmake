@@ -36,6 +36,7 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/message_bus_worker.hpp
     include/vigil/tcp_line_bus.hpp
     include/vigil/runs/run.hpp
+    include/vigil/runs/run_journal.hpp
     include/vigil/runs/run_registry.hpp
     include/vigil/runs/task_manager.hpp)
 
@@ -57,6 +58,8 @@ set(VIGIL_SOURCES
     src/tcp_connect.cpp
     src/tcp_line_bus.cpp
     src/runs/run.cpp
+    src/runs/journal_file.cpp
+    src/runs/journal_format.cpp
     src/runs/run_registry.cpp
     src/runs/task_manager.cpp)
 

@@ -17,6 +17,7 @@
 #include <vigil/restart_policy.hpp>
 #include <vigil/running_handle.hpp>
 #include <vigil/runs/run.hpp>
+#include <vigil/runs/run_journal.hpp>
 #include <vigil/runs/run_registry.hpp>
 #include <vigil/runs/task_manager.hpp>
 #include <vigil/shutdown.hpp>
