@@ -38,7 +38,13 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/runs/run.hpp
     include/vigil/runs/run_journal.hpp
     include/vigil/runs/run_registry.hpp
-    include/vigil/runs/task_manager.hpp)
+    include/vigil/runs/task_manager.hpp
+    include/vigil/requests/request_strategy.hpp
+    include/vigil/requests/retry.hpp
+    include/vigil/requests/rate_limit.hpp
+    include/vigil/requests/timeout.hpp
+    include/vigil/requests/circuit_breaker.hpp
+    include/vigil/requests/request_runner.hpp)
 
 # The compiled part of the library target vigil (non-template code only).
 set(VIGIL_SOURCES
@@ -61,7 +67,11 @@ set(VIGIL_SOURCES
     src/runs/journal_file.cpp
     src/runs/journal_format.cpp
     src/runs/run_registry.cpp
-    src/runs/task_manager.cpp)
+    src/runs/task_manager.cpp
+    src/requests/retry.cpp
+    src/requests/rate_limit.cpp
+    src/requests/timeout.cpp
+    src/requests/circuit_breaker.cpp)
 
 # vigil::redis, built when hiredis is found (VIGIL_REDIS). Its header is not in vigil.hpp.
 set(VIGIL_REDIS_HEADERS

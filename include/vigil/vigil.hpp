@@ -20,6 +20,12 @@
 #include <vigil/runs/run_journal.hpp>
 #include <vigil/runs/run_registry.hpp>
 #include <vigil/runs/task_manager.hpp>
+#include <vigil/requests/circuit_breaker.hpp>
+#include <vigil/requests/rate_limit.hpp>
+#include <vigil/requests/request_runner.hpp>
+#include <vigil/requests/request_strategy.hpp>
+#include <vigil/requests/retry.hpp>
+#include <vigil/requests/timeout.hpp>
 #include <vigil/shutdown.hpp>
 #include <vigil/subscriber.hpp>
 #include <vigil/supervisor.hpp>

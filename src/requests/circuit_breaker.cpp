@@ -1,0 +1,111 @@
+#include <vigil/requests/circuit_breaker.hpp>
+
+#include "../text.hpp"
+
+#include <asio/error.hpp>
+
+#include <fmt/format.h>
+
+#include <exception>
+#include <system_error>
+
+namespace vigil {
+
+std::string_view to_string(breaker_state state) noexcept {
+  switch (state) {
+    case breaker_state::closed:
+      return "closed";
+    case breaker_state::open:
+      return "open";
+    case breaker_state::half_open:
+      break;
+  }
+  return "half_open";
+}
+
+circuit_open::circuit_open(duration retry_after)
+    : std::runtime_error(
+          retry_after > duration::zero()
+              ? fmt::format("vigil: circuit breaker open: not calling for another {}",
+                            detail::to_text(retry_after))
+              : std::string("vigil: circuit breaker half-open: a trial call is under way")),
+      retry_after_(retry_after) {}
+
+circuit_breaker::circuit_breaker(circuit_breaker_options options) : options_(options) {
+  if (options_.failure_threshold == 0)
+    throw std::invalid_argument(
+        "vigil: circuit_breaker_options::failure_threshold must be at least 1, got 0");
+  if (options_.cooldown <= duration::zero())
+    throw std::invalid_argument(
+        fmt::format("vigil: circuit_breaker_options::cooldown must be positive, got {}",
+                    detail::to_text(options_.cooldown)));
+}
+
+breaker_state circuit_breaker::state() const {
+  std::lock_guard lock(mutex_);
+  if (state_ == breaker_state::open && clock::now() >= opened_at_ + options_.cooldown)
+    return breaker_state::half_open;
+  return state_;
+}
+
+bool circuit_breaker::admit() {
+  std::lock_guard lock(mutex_);
+  if (state_ == breaker_state::closed)
+    return false;
+  if (state_ == breaker_state::open) {
+    const auto now = clock::now();
+    const auto reopen = opened_at_ + options_.cooldown;
+    if (now < reopen)
+      throw circuit_open(std::chrono::duration_cast<duration>(reopen - now));
+    state_ = breaker_state::half_open;
+  }
+  if (trial_under_way_)
+    throw circuit_open(duration::zero());
+  trial_under_way_ = true;
+  return true;
+}
+
+void circuit_breaker::record(bool trial, bool failed) {
+  std::lock_guard lock(mutex_);
+  if (trial)
+    trial_under_way_ = false;
+  if (!failed) {
+    failures_ = 0;
+    state_ = breaker_state::closed;
+  } else if (trial || ++failures_ >= options_.failure_threshold) {
+    state_ = breaker_state::open;
+    opened_at_ = clock::now();
+    failures_ = 0;
+  }
+}
+
+asio::awaitable<void> circuit_breaker::invoke(const request_call& next) {
+  const bool trial = admit();
+  std::exception_ptr failure;
+  try {
+    co_await next();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  bool cancelled = false;
+  if (failure) {
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::system_error& e) {
+      cancelled = e.code() == asio::error::operation_aborted;
+    } catch (...) {
+    }
+  }
+  if (cancelled) {
+    if (trial) {
+      std::lock_guard lock(mutex_);
+      trial_under_way_ = false;  // still half-open: the next call is the trial
+    }
+  } else {
+    record(trial, failure != nullptr);
+  }
+  if (failure)
+    std::rethrow_exception(failure);
+}
+
+}  // namespace vigil
