@@ -201,6 +201,35 @@ TEST_CASE("a journal damaged before its last line refuses to open", "[runs][jour
   CHECK(read_file(path).size() > content.size());  // left alone for a person to look at
 }
 
+TEST_CASE("a hole of zeros is where a journal is torn; a newer format is never cut",
+          "[runs][journal]") {
+  temp_dir dir;
+  const fs::path path = dir.path / "runs.jsonl";
+  {
+    vigil::run_registry registry(journal_at(path, 4));
+    registry.add({.id = "kept"});
+  }
+  const std::string intact = read_file(path);
+  // Unsynced pages written back out of order: zeros, then lines that came after them.
+  const std::string after_hole =
+      std::string(8, '\0') + R"({"v":1,"op":"forget","id":"kept"})" + "\n";
+  append_to(path, after_hole);
+  {
+    vigil::run_registry reopened(journal_at(path));
+    CHECK(reopened.recovery().torn_tail == after_hole);
+    CHECK(reopened.get("kept").has_value());
+  }
+  CHECK(read_file(path).find('\0') == std::string::npos);  // cut off; "kept" interrupted since
+
+  append_to(path, R"({"v":2,"op":"run","id":"from-the-future"})"
+                  "\n");
+  const std::string newer = read_file(path);
+  CHECK_THROWS_WITH(
+      vigil::run_registry(journal_at(path)),
+      Catch::Matchers::Contains("line 3: format version 2, this vigil reads version 1"));
+  CHECK(read_file(path) == newer);  // not cut off as if it were torn
+}
+
 TEST_CASE("cleanup is journaled and compaction rewrites one line per run", "[runs][journal]") {
   temp_dir dir;
   const fs::path path = dir.path / "runs.jsonl";

@@ -144,7 +144,9 @@ TEST_CASE("task_manager::cancel cancels a running run and says whether it did",
     co_await all_started(events, starting);
     CHECK(manager.is_active(id));
 
-    const bool cancelled_it = co_await manager.cancel(id);
+    // The id's string is gone before the cancel first runs: cancel() keeps its own copy.
+    asio::awaitable<bool> cancelling = manager.cancel(std::string(id));
+    const bool cancelled_it = co_await std::move(cancelling);
     CHECK(cancelled_it);
     const vigil::run cancelled = *manager.registry().get(id);
     CHECK(cancelled.status == S::cancelled);

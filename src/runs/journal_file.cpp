@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <stdexcept>
 #include <system_error>
@@ -53,6 +54,8 @@ void sync_directory(const std::filesystem::path& file) {
 journal_file::journal_file(const run_journal_options& options, std::vector<journal_record>& records,
                            journal_recovery& report)
     : path_(options.path), sync_every_(options.sync_every) {
+  if (!path_.empty())
+    path_ = std::filesystem::absolute(path_);  // compaction renames by path: pin it now
   if (path_.empty())
     throw std::invalid_argument("vigil: run_journal_options::path is empty");
   if (sync_every_ == 0)
@@ -91,21 +94,26 @@ journal_file::journal_file(const run_journal_options& options, std::vector<journ
       content.append(buffer, static_cast<std::size_t>(n));
     }
 
-    // Only a line ended by '\n' was written whole. The last one may still be garbage (a
-    // machine crash can leave zeros where the file grew): it is torn too, not corrupt.
+    // Only a line ended by '\n' was written whole. The writer escapes every control character,
+    // so a NUL is a hole a machine crash left where the file grew (pages written back out of
+    // order, with sync_every above 1): from the first one on, the file is torn. The last
+    // whole line may still be garbage: torn too, not damage.
+    const std::size_t hole = content.find('\0');
     std::size_t good = 0;  // bytes up to the end of the last good line
     std::size_t line_number = 0;
     while (good < content.size()) {
       const std::size_t end = content.find('\n', good);
-      const std::string_view line = std::string_view(content).substr(
-          good, end == std::string::npos ? std::string::npos : end - good);
       ++line_number;
-      if (end == std::string::npos) {
-        report.torn_tail = std::string(line);
+      if (end == std::string::npos || (hole != std::string::npos && hole < end)) {
+        report.torn_tail = content.substr(good);
         break;
       }
+      const std::string_view line = std::string_view(content).substr(good, end - good);
       try {
         records.push_back(parse_journal_line(line));
+      } catch (const journal_version_error& e) {  // a newer writer's file: never cut it
+        throw std::runtime_error(fmt::format("vigil: run journal {}: line {}: {}", path_.string(),
+                                             line_number, e.what()));
       } catch (const std::runtime_error& e) {
         if (end + 1 != content.size())
           throw std::runtime_error(
@@ -140,63 +148,79 @@ journal_file::~journal_file() {
   ::close(lock_fd_);
 }
 
+void journal_file::check_usable() const {
+  if (!failed_.empty())
+    throw std::system_error(EIO, std::generic_category(),
+                            fmt::format("vigil: run journal {}: unusable since a failed fdatasync "
+                                        "({}); compact() or reopen the registry",
+                                        path_.string(), failed_));
+}
+
 void journal_file::append(std::string_view lines) {
+  check_usable();
+  const std::size_t before = size_;
   try {
     write_all(fd_, lines, path_);
   } catch (...) {
     // A line cut short in the middle of the file would make it unreadable: cut it off.
-    if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0) {
+    if (::ftruncate(fd_, static_cast<off_t>(before)) != 0) {
       // Nothing better to do: the next open reports a bad line with its number.
     }
     throw;
   }
   size_ += lines.size();
-  if (++unsynced_ >= sync_every_)
+  unsynced_ += static_cast<std::size_t>(std::count(lines.begin(), lines.end(), '\n'));
+  if (unsynced_ < sync_every_)
+    return;
+  try {
     sync();
+  } catch (...) {
+    // The caller leaves its state as it was: so must the file. (Earlier unsynced lines may be
+    // lost too: the journal now refuses writes, see check_usable.)
+    if (::ftruncate(fd_, static_cast<off_t>(before)) == 0)
+      size_ = before;
+    throw;
+  }
 }
 
 void journal_file::sync() {
+  check_usable();
   if (unsynced_ == 0)
     return;
-  if (::fdatasync(fd_) != 0)
+  if (::fdatasync(fd_) != 0) {
+    // Linux reports a writeback error once: a later fdatasync would succeed over lost lines.
+    const int error = errno;
+    failed_ = std::generic_category().message(error);
+    errno = error;
     throw_errno(path_, "fdatasync");
+  }
   unsynced_ = 0;
 }
 
 void journal_file::rewrite(std::string_view content) {
+  // Written through the descriptor that becomes the journal's: once renamed, it is in use,
+  // whatever fails after.
   const std::filesystem::path temporary = path_.string() + ".compact";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(temporary.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0)
     throw_errno(temporary, "open");
   try {
     write_all(fd, content, temporary);
     if (::fsync(fd) != 0)
       throw_errno(temporary, "fsync");
+    if (::rename(temporary.c_str(), path_.c_str()) != 0)
+      throw_errno(path_, "rename the compacted journal over it");
   } catch (...) {
     ::close(fd);
     ::unlink(temporary.c_str());
     throw;
   }
-  ::close(fd);
-  if (::rename(temporary.c_str(), path_.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(temporary.c_str());
-    errno = error;
-    throw_errno(path_, "rename the compacted journal over it");
-  }
-  // From here the new file is the journal, whatever fails next.
   ::close(fd_);
-  fd_ = -1;
+  fd_ = fd;
   size_ = content.size();
   unsynced_ = 0;
+  failed_.clear();  // a whole new file, synced: what a failed fdatasync lost is rewritten
   sync_directory(path_);
-  open_for_append();
-}
-
-void journal_file::open_for_append() {
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-  if (fd_ < 0)
-    throw_errno(path_, "reopen after compaction");
 }
 
 }  // namespace vigil::detail

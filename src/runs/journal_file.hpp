@@ -32,25 +32,28 @@ class journal_file {
   journal_file& operator=(const journal_file&) = delete;
 
   /// Appends whole lines, then syncs as the options say. On failure the file is cut back to
-  /// what it was, and the error thrown (std::system_error).
+  /// what it was, and the error thrown (std::system_error). After a failed fdatasync every
+  /// write throws, until `rewrite()`.
   void append(std::string_view lines);
 
-  /// fdatasync now, if anything is unsynced.
+  /// fdatasync now, if anything is unsynced. A failure makes the journal refuse writes.
   void sync();
 
   /// Replaces the whole file with `content`, atomically: written to `<path>.compact`,
-  /// fsynced, renamed over the journal, and the directory fsynced.
+  /// fsynced, renamed over the journal, and the directory fsynced. Makes a journal that
+  /// refused writes usable again.
   void rewrite(std::string_view content);
 
  private:
-  void open_for_append();
+  void check_usable() const;
 
   std::filesystem::path path_;
   std::size_t sync_every_;
   int fd_ = -1;
   int lock_fd_ = -1;
   std::size_t size_ = 0;      // bytes in the file: where a failed append is cut back to
-  std::size_t unsynced_ = 0;  // appends since the last fdatasync
+  std::size_t unsynced_ = 0;  // lines since the last fdatasync
+  std::string failed_;        // why an fdatasync failed; empty while usable
 };
 
 }  // namespace vigil::detail

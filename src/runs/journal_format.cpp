@@ -302,9 +302,11 @@ journal_record parse_journal_line(std::string_view line) {
     }
   });
   in.expect_end();
-  if (version != 1)
-    throw std::runtime_error(version ? fmt::format("format version {} is not 1", *version)
-                                     : std::string("no format version"));
+  if (!version)
+    throw std::runtime_error("no format version");
+  if (*version != 1)
+    throw journal_version_error(fmt::format(
+        "format version {}, this vigil reads version 1 (the journal is left as it is)", *version));
   if (!has_id || record.r.id.empty())
     throw std::runtime_error("no run id");
   if (op == "forget")

@@ -9,6 +9,7 @@
 
 #include <vigil/runs/run.hpp>
 
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -26,8 +27,14 @@ struct journal_record {
   run r;
 };
 
+/// A line of a format version this code does not know: written by a newer vigil.
+struct journal_version_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 /// Parses one line (without its '\n').
-/// @throws std::runtime_error saying what is wrong with it.
+/// @throws journal_version_error for another format version.
+/// @throws std::runtime_error saying what else is wrong with it.
 journal_record parse_journal_line(std::string_view line);
 
 }  // namespace vigil::detail

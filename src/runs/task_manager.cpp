@@ -56,6 +56,7 @@ struct task_manager::state : std::enable_shared_from_this<state> {
     bool launched = false;  // holds one of the `max_running` slots
     bool begun = false;     // its registry entry says `running`
     bool cancel_requested = false;
+    bool cancel_delivered = false;  // emitted into the work: a failure now is the cancellation
     bool abandoned = false;  // given up on by shutdown(): recorded, and its end changes nothing
     std::string cancel_reason;
     detail::oneshot<run_status> ended;  // its final status as recorded, for cancel()
@@ -83,7 +84,9 @@ struct task_manager::state : std::enable_shared_from_this<state> {
   }
 
   /// Moves the run to `to` in the registry. A run someone moved by hand meanwhile keeps the
-  /// status they gave it: the registry refuses the transition, and that is the answer.
+  /// status they gave it: the registry refuses the transition, and that is the answer. A journal
+  /// that cannot be written fails the transition too; the run is retired all the same, and the
+  /// registry keeps its last recorded status (docs/runs.md, "Guarantees").
   void record(const entry& e, run_status to, std::string detail) {  // under mutex
     try {
       registry->update(e.id, to, std::move(detail));
@@ -130,9 +133,15 @@ struct task_manager::state : std::enable_shared_from_this<state> {
   }
 
   /// Emits terminal cancellation into each run's work, on its strand.
-  static void emit_cancel(const std::vector<entry_ptr>& runs) {
+  void emit_cancel(const std::vector<entry_ptr>& runs) {
     for (const entry_ptr& e : runs)
-      asio::post(e->strand, [e] { e->signal.emit(asio::cancellation_type::terminal); });
+      asio::post(e->strand, [self = shared_from_this(), e] {
+        {
+          std::lock_guard lock(self->mutex);
+          e->cancel_delivered = true;
+        }
+        e->signal.emit(asio::cancellation_type::terminal);
+      });
   }
 
   static asio::awaitable<void> body(std::shared_ptr<state> self, entry_ptr e) {
@@ -162,7 +171,7 @@ struct task_manager::state : std::enable_shared_from_this<state> {
           registry->update(e->id, run_status::running);
           e->begun = true;
           return true;
-        } catch (const std::exception&) {  // moved by hand in the registry: not ours to run
+        } catch (const std::exception&) {  // moved by hand, or the journal failed: not to run
           retire(e, registry->get(e->id).value_or(run{}).status, done, launches);
         }
       } else {
@@ -183,7 +192,9 @@ struct task_manager::state : std::enable_shared_from_this<state> {
         return;
       run_status to = run_status::completed;
       std::string detail = std::move(result);
-      if (error && e->cancel_requested) {
+      // Only a failure after the cancellation reached the work is the cancellation's doing:
+      // both happen on the run's strand, so the flag is up to date here.
+      if (error && e->cancel_delivered) {
         to = run_status::cancelled;
         detail = e->cancel_reason;
       } else if (error) {
@@ -290,6 +301,30 @@ struct task_manager::state : std::enable_shared_from_this<state> {
     }
   }
 
+  static asio::awaitable<bool> cancel(std::shared_ptr<state> s, std::string id) {
+    entry_ptr e;
+    const cancel_step step = s->request_cancel(id, e);
+    if (step != cancel_step::wait)
+      co_return step == cancel_step::done;
+    s->emit_cancel({e});
+    const run_status final_status = co_await e->ended.async_wait(asio::use_awaitable);
+    co_return final_status == run_status::cancelled;
+  }
+
+  static asio::awaitable<void> shutdown(std::shared_ptr<state> s, duration grace) {
+    s->emit_cancel(s->close("cancelled: the task_manager shut down"));
+    const asio::any_io_executor executor = co_await asio::this_coro::executor;
+    asio::steady_timer timer(executor, grace);
+    timer.async_wait([s, grace](std::error_code ec) {
+      if (!ec)
+        s->abandon(grace);
+    });
+    co_await wait_idle(s);
+    timer.cancel();
+  }
+
+  static asio::awaitable<void> wait_idle_owned(std::shared_ptr<state> s) { co_await wait_idle(s); }
+
   /// Completes when no run is active. Everything in a co_await expression is named first:
   /// GCC 12 destroys a temporary there (a by-value argument, a capturing lambda) twice.
   static asio::awaitable<void> wait_idle(const std::shared_ptr<state>& self) {
@@ -317,7 +352,7 @@ task_manager::task_manager(asio::any_io_executor executor, std::shared_ptr<run_r
 }
 
 task_manager::~task_manager() {
-  state::emit_cancel(state_->close("cancelled: the task_manager was destroyed"));
+  state_->emit_cancel(state_->close("cancelled: the task_manager was destroyed"));
 }
 
 std::string task_manager::start(run r, asio::awaitable<std::string> work) {
@@ -330,20 +365,16 @@ std::string task_manager::start(run r, asio::awaitable<void> work) {
   return state_->start(std::move(r), without_result(std::move(work)));
 }
 
+// The public coroutines are plain functions that copy what they need into a coroutine of the
+// state's: an awaitable starts suspended, and may first run after the manager (or the string
+// behind a string_view) is gone.
+
 asio::awaitable<bool> task_manager::cancel(std::string_view id) {
-  std::shared_ptr<state> s = state_;  // `this` and `id` are not used past the first suspension
-  state::entry_ptr e;
-  const state::cancel_step step = s->request_cancel(id, e);
-  if (step != state::cancel_step::wait)
-    co_return step == state::cancel_step::done;
-  state::emit_cancel({e});
-  const run_status final_status = co_await e->ended.async_wait(asio::use_awaitable);
-  co_return final_status == run_status::cancelled;
+  return state::cancel(state_, std::string(id));
 }
 
 asio::awaitable<void> task_manager::wait_all() {
-  const std::shared_ptr<state> s = state_;
-  co_await state::wait_idle(s);
+  return state::wait_idle_owned(state_);
 }
 
 asio::awaitable<void> task_manager::shutdown(duration grace) {
@@ -351,16 +382,7 @@ asio::awaitable<void> task_manager::shutdown(duration grace) {
     throw std::invalid_argument(
         fmt::format("vigil: task_manager::shutdown: grace must not be negative, got {}",
                     detail::to_text(grace)));
-  std::shared_ptr<state> s = state_;
-  state::emit_cancel(s->close("cancelled: the task_manager shut down"));
-  const asio::any_io_executor executor = co_await asio::this_coro::executor;
-  asio::steady_timer timer(executor, grace);
-  timer.async_wait([s, grace](std::error_code ec) {
-    if (!ec)
-      s->abandon(grace);
-  });
-  co_await state::wait_idle(s);
-  timer.cancel();
+  return state::shutdown(state_, grace);
 }
 
 std::size_t task_manager::active_count() const {

@@ -102,25 +102,7 @@ class request_runner {
   /// Cancellation: a request still queued is taken out of the queue and never sent; one
   /// already being sent goes on (its response goes to `results()`). Either way this throws
   /// `asio::error::operation_aborted`.
-  asio::awaitable<Response> request(Request r) {
-    const std::shared_ptr<state> s = state_;
-    auto item = std::make_shared<typename state::item>(std::move(r));
-    for (;;) {
-      const bool queued = co_await s->async_enqueue(item);
-      if (queued)
-        break;
-    }
-    typename state::outcome result;
-    try {
-      result = co_await item->done.async_wait(asio::use_awaitable);
-    } catch (const std::system_error&) {
-      s->withdraw(item);  // cancelled: unsent, it never will be
-      throw;
-    }
-    if (result.error)
-      std::rethrow_exception(result.error);
-    co_return std::move(*result.response);
-  }
+  asio::awaitable<Response> request(Request r) { return state::request(state_, std::move(r)); }
 
   /// The responses of successful requests, in completion order, as an async stream.
   class result_stream {
@@ -128,17 +110,7 @@ class request_runner {
     /// The next response; `std::nullopt` once the runner is closed, drained and every response
     /// read. Responses are shared by every reader: each one goes to one `next()`.
     /// Cancellation: throws `asio::error::operation_aborted`; no response is lost by it.
-    asio::awaitable<std::optional<Response>> next() {
-      const std::shared_ptr<state> s = state_;
-      for (;;) {
-        bool ended = false;
-        if (auto ready = s->take_result(ended))
-          co_return ready;
-        if (ended)
-          co_return std::nullopt;
-        co_await s->async_wait_results();
-      }
-    }
+    asio::awaitable<std::optional<Response>> next() { return state::next_result(state_); }
 
    private:
     friend class request_runner;
@@ -151,32 +123,12 @@ class request_runner {
   /// The next response, waiting at most `limit`; `std::nullopt` when none came in time, or
   /// when the stream has ended (`results().next()` tells the two apart).
   asio::awaitable<std::optional<Response>> result(duration limit) {
-    using namespace asio::experimental::awaitable_operators;
-    const std::shared_ptr<state> s = state_;
-    const asio::any_io_executor executor = co_await asio::this_coro::executor;
-    asio::steady_timer deadline(executor, limit);
-    for (;;) {
-      bool ended = false;
-      if (auto ready = s->take_result(ended))
-        co_return ready;
-      if (ended)
-        co_return std::nullopt;
-      // The wait only says "look again": whichever side wins, no response is consumed by it.
-      asio::awaitable<void> changed = s->async_wait_results();
-      asio::awaitable<void> expired = deadline.async_wait(asio::use_awaitable);
-      const auto first = co_await (std::move(changed) || std::move(expired));
-      if (first.index() == 1)
-        co_return s->take_result(ended);
-    }
+    return state::result_within(state_, limit);
   }
 
   /// Refuses new requests, waits until every queued request has been sent and answered, and
   /// ends `results()` (its readers get what is left, then `std::nullopt`).
-  asio::awaitable<void> close() {
-    const std::shared_ptr<state> s = state_;
-    s->close_now();
-    co_await s->async_wait_drained();
-  }
+  asio::awaitable<void> close() { return state::close(state_); }
 
   /// Requests waiting to be sent.
   std::size_t queued() const {
@@ -379,6 +331,64 @@ class request_runner {
       };
       co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code, bool)>(
           initiate, asio::use_awaitable);
+    }
+
+    // The public coroutines are plain functions that hand the state to these: an awaitable
+    // starts suspended, and may first run after the runner is gone.
+
+    static asio::awaitable<Response> request(std::shared_ptr<state> s, Request r) {
+      auto it = std::make_shared<item>(std::move(r));
+      for (;;) {
+        const bool queued = co_await s->async_enqueue(it);
+        if (queued)
+          break;
+      }
+      outcome result;
+      try {
+        result = co_await it->done.async_wait(asio::use_awaitable);
+      } catch (const std::system_error&) {
+        s->withdraw(it);  // cancelled: if still unsent, it never will be
+        throw;
+      }
+      if (result.error)
+        std::rethrow_exception(result.error);
+      co_return std::move(*result.response);
+    }
+
+    static asio::awaitable<std::optional<Response>> next_result(std::shared_ptr<state> s) {
+      for (;;) {
+        bool ended = false;
+        if (auto ready = s->take_result(ended))
+          co_return ready;
+        if (ended)
+          co_return std::nullopt;
+        co_await s->async_wait_results();
+      }
+    }
+
+    static asio::awaitable<std::optional<Response>> result_within(std::shared_ptr<state> s,
+                                                                  duration limit) {
+      using namespace asio::experimental::awaitable_operators;
+      const asio::any_io_executor executor = co_await asio::this_coro::executor;
+      asio::steady_timer deadline(executor, limit);
+      for (;;) {
+        bool ended = false;
+        if (auto ready = s->take_result(ended))
+          co_return ready;
+        if (ended)
+          co_return std::nullopt;
+        // The wait only says "look again": whichever side wins, it consumes no response.
+        asio::awaitable<void> changed = s->async_wait_results();
+        asio::awaitable<void> expired = deadline.async_wait(asio::use_awaitable);
+        const auto first = co_await (std::move(changed) || std::move(expired));
+        if (first.index() == 1)
+          co_return s->take_result(ended);
+      }
+    }
+
+    static asio::awaitable<void> close(std::shared_ptr<state> s) {
+      s->close_now();
+      co_await s->async_wait_drained();
     }
 
     /// One worker: sends queued requests until there are none left.
