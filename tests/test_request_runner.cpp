@@ -333,6 +333,27 @@ TEST_CASE("circuit_breaker opens, fails fast, half-opens after the cooldown and 
   }());
 }
 
+TEST_CASE("retry over an open breaker waits the cooldown out", "[requests][retry][breaker]") {
+  asio::io_context io;
+  auto peer = std::make_shared<fake_peer>();
+  auto breaker = std::make_shared<vigil::circuit_breaker>(
+      vigil::circuit_breaker_options{.failure_threshold = 2, .cooldown = 50ms});
+  runner requests(io.get_executor(), peer->sender(peer),
+                  {std::make_shared<vigil::retry>(quick_retry(4, 1ms)), breaker});
+  peer->failures_left[6] = 2;  // two failures open the breaker; the trial then succeeds
+  run(io, [&]() -> asio::awaitable<void> {
+    const int six = co_await requests.request(6);
+    CHECK(six == 60);
+    CHECK(peer->calls_made() == std::vector<int>{6, 6, 6});  // circuit_open cost no call
+    {
+      std::lock_guard lock(peer->mutex);
+      CHECK(peer->times[2] - peer->times[1] >= 50ms);  // not the 1 ms backoff: the cooldown
+    }
+    CHECK(breaker->state() == vigil::breaker_state::closed);
+    co_await requests.close();
+  }());
+}
+
 TEST_CASE("close refuses new requests, drains the queue and ends results()", "[requests]") {
   asio::io_context io;
   auto peer = std::make_shared<fake_peer>();

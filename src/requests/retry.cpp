@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 #include <system_error>
 
@@ -43,8 +44,6 @@ bool retry::worth_retrying(const std::exception_ptr& error) const {
     return options_.retry_on(error);
   try {
     std::rethrow_exception(error);
-  } catch (const circuit_open&) {
-    return false;
   } catch (const fatal_error&) {
     return false;
   } catch (...) {
@@ -69,6 +68,12 @@ asio::awaitable<void> retry::invoke(const request_call& next) {
     {
       std::lock_guard lock(random_mutex_);
       delay = options_.backoff.delay(attempt, random_);
+    }
+    try {  // an open breaker says when it is worth asking again
+      std::rethrow_exception(failure);
+    } catch (const circuit_open& open) {
+      delay = std::max(delay, open.retry_after());
+    } catch (...) {
     }
     retries_.fetch_add(1, std::memory_order_relaxed);
     const asio::any_io_executor executor = co_await asio::this_coro::executor;

@@ -21,13 +21,15 @@ struct retry_options {
   /// The wait before call n + 1 is `backoff.delay(n)` (validated as a task's backoff is).
   backoff_policy backoff =
       backoff_policy::exponential(std::chrono::milliseconds(100), std::chrono::seconds(5));
-  /// Which failures are worth another call. Empty: every one except `circuit_open` (the peer
-  /// is known to be down) and `fatal_error`. Cancellation never retries, whatever this says.
+  /// Which failures are worth another call. Empty: every one except `fatal_error`.
+  /// Cancellation never retries, whatever this says.
   std::function<bool(const std::exception_ptr&)> retry_on{};
 };
 
 /// Calls again after a failure, up to `max_attempts` calls, waiting the backoff's delay
-/// between them; then throws the last failure. A cancelled request is never called again.
+/// between them; then throws the last failure. After `circuit_open` (a breaker under it is
+/// open) it waits at least the breaker's `retry_after()`, so retries wait an outage out
+/// instead of spending their attempts on it. A cancelled request is never called again.
 class retry final : public request_strategy {
  public:
   /// @throws std::invalid_argument for `max_attempts` 0 or a bad backoff.
