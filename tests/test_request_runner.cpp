@@ -422,6 +422,31 @@ TEST_CASE("a full queue makes request() wait for room", "[requests]") {
   }());
 }
 
+TEST_CASE("a caller still waiting for room when close() comes is refused", "[requests]") {
+  asio::io_context io;
+  auto peer = std::make_shared<fake_peer>();
+  gate release;
+  peer->hold = release;
+  runner requests(io.get_executor(), peer->sender(peer), {}, {.queue_capacity = 1});
+  run(io, [&]() -> asio::awaitable<void> {
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
+    std::vector<std::string> outcomes(3);
+    int finished = 0;
+    for (int r = 0; r < 3; ++r)  // 0 is sent, 1 queued, 2 waits for room
+      send_in_background(ex, requests, r, outcomes[static_cast<std::size_t>(r)], finished);
+    co_await peer->first_call.wait();
+    bool closed = false;
+    asio::co_spawn(ex, requests.close(), [&](std::exception_ptr) { closed = true; });
+    co_await until([&] { return finished == 1; });
+    CHECK(outcomes[2] == "error: vigil: request_runner: closed, the request was not queued");
+    release.open();
+    co_await until([&] { return closed; });
+    CHECK(outcomes[0] == "ok 0");
+    CHECK(outcomes[1] == "ok 10");
+    CHECK(peer->calls_made() == std::vector<int>{0, 1});
+  }());
+}
+
 TEST_CASE("a request cancelled while queued is never sent", "[requests]") {
   asio::io_context io;
   auto peer = std::make_shared<fake_peer>();
