@@ -29,6 +29,7 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/detail/enum_formatter.hpp
     include/vigil/detail/attempt_state.hpp
     include/vigil/detail/bus_run_slot.hpp
+    include/vigil/detail/first_of.hpp
     include/vigil/systemd_notifier.hpp
     include/vigil/running_handle.hpp
     include/vigil/message_bus.hpp

@@ -35,7 +35,8 @@ struct fake_peer {
   std::vector<clock_type::time_point> times;
   std::map<int, int> failures_left;  // request -> calls that fail before one succeeds
   bool always_fail = false;
-  std::optional<gate> hold;  // when set, each call waits for it (cancellable)
+  std::optional<gate> hold;  // when set, each call waits for it (cancellable)...
+  std::optional<int> held;   // ...or only this request's calls, when set
   gate first_call;           // opened by the first call
   int in_flight = 0;
   int peak = 0;
@@ -57,7 +58,8 @@ struct fake_peer {
         fail = true;
         --self->failures_left[r];
       }
-      wait = self->hold;
+      if (!self->held || *self->held == r)
+        wait = self->hold;
     }
     self->first_call.open();
     struct leave {
@@ -251,20 +253,20 @@ TEST_CASE("rate_limit spaces 50 requests evenly", "[requests][rate_limit]") {
     const asio::any_io_executor ex = co_await asio::this_coro::executor;
     std::vector<std::string> outcomes(50);
     int finished = 0;
+    const auto before = clock_type::now();  // before any token is taken
     for (int r = 0; r < 50; ++r)
       send_in_background(ex, requests, r, outcomes[static_cast<std::size_t>(r)], finished);
     co_await requests.close();
     CHECK(finished == 50);
     std::lock_guard lock(peer->mutex);
     REQUIRE(peer->times.size() == 50);
-    // Call k (from 0) may not go out before (k - burst + 1) intervals after the first one:
-    // a timer never fires early, so this holds however loaded the machine is.
-    const auto first = peer->times.front();
+    // Call k (from 0) may not go out before (k - burst + 1) intervals after the first token
+    // was taken, itself after `before`: a timer never fires early, so this holds however loaded
+    // the machine is. Without the limit they would all go out within a few milliseconds.
     for (std::size_t k = burst; k < 50; ++k) {
       INFO("call " << k);
-      CHECK(peer->times[k] - first >= 5ms * static_cast<int>(k - burst + 1) - 1ms);
+      CHECK(peer->times[k] - before >= 5ms * static_cast<int>(k - burst + 1));
     }
-    CHECK(peer->times.back() - first >= 5ms * static_cast<int>(50 - burst) - 1ms);
   }());
 }
 
@@ -288,6 +290,16 @@ TEST_CASE("timeout cancels a call that runs past its limit", "[requests][timeout
     CHECK(failure == "vigil: the request did not complete within 30ms");
     CHECK(clock_type::now() - began >= 30ms);
     CHECK(peer->cancelled == 1);  // the stalled call was cancelled, not left behind
+
+    peer->hold.reset();
+    peer->failures_left[3] = 1;  // a call failing before its limit fails with its own failure
+    std::string own;
+    try {
+      co_await requests.request(3);
+    } catch (const std::runtime_error& e) {
+      own = e.what();
+    }
+    CHECK(own == "peer refused 3");
     co_await requests.close();
   }());
 }
@@ -329,6 +341,35 @@ TEST_CASE("circuit_breaker opens, fails fast, half-opens after the cooldown and 
     const std::string trial_ok = co_await outcome_of(5);  // the trial succeeds: closed
     CHECK(trial_ok == "ok 50");
     CHECK(breaker->state() == vigil::breaker_state::closed);
+    co_await requests.close();
+  }());
+}
+
+TEST_CASE("a breaker ignores the late outcome of a call admitted before it opened",
+          "[requests][breaker]") {
+  asio::io_context io;
+  auto peer = std::make_shared<fake_peer>();
+  gate release;
+  peer->hold = release;
+  peer->held = 1;              // request 1 is slow...
+  peer->failures_left[0] = 1;  // ...and request 0 fails at once: the breaker opens
+  auto breaker = std::make_shared<vigil::circuit_breaker>(
+      vigil::circuit_breaker_options{.failure_threshold = 1, .cooldown = 1h});
+  runner requests(io.get_executor(), peer->sender(peer), {breaker}, {.concurrency = 2});
+  run(io, [&]() -> asio::awaitable<void> {
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
+    std::vector<std::string> outcomes(2);
+    int finished = 0;
+    send_in_background(ex, requests, 1, outcomes[1], finished);
+    co_await peer->first_call.wait();
+    send_in_background(ex, requests, 0, outcomes[0], finished);
+    co_await until([&] { return finished == 1; });
+    CHECK(outcomes[0] == "error: peer refused 0");
+    CHECK(breaker->state() == vigil::breaker_state::open);
+    release.open();  // request 1 succeeds now: news from before the breaker opened
+    co_await until([&] { return finished == 2; });
+    CHECK(outcomes[1] == "ok 10");
+    CHECK(breaker->state() == vigil::breaker_state::open);
     co_await requests.close();
   }());
 }
@@ -533,6 +574,36 @@ TEST_CASE("strategies chain in order, user strategies included", "[requests]") {
     CHECK(five == 50);
     CHECK(outer->calls == 1);
     CHECK(inner->calls == 3);
+    co_await requests.close();
+  }());
+}
+
+namespace {
+
+/// A broken strategy: returns without calling anything.
+class returns_without_calling final : public vigil::request_strategy {
+ public:
+  asio::awaitable<void> invoke(const vigil::request_call&) override { co_return; }
+};
+
+}  // namespace
+
+TEST_CASE("a chain that returns without a successful call fails the request",
+          "[requests][validation]") {
+  asio::io_context io;
+  auto peer = std::make_shared<fake_peer>();
+  runner requests(io.get_executor(), peer->sender(peer),
+                  {std::make_shared<returns_without_calling>()});
+  run(io, [&]() -> asio::awaitable<void> {
+    std::string failure;
+    try {
+      co_await requests.request(1);
+    } catch (const std::logic_error& e) {
+      failure = e.what();
+    }
+    CHECK_THAT(failure,
+               Catch::Matchers::Contains("the strategy chain returned without a response"));
+    CHECK(peer->calls_made().empty());
     co_await requests.close();
   }());
 }

@@ -109,7 +109,8 @@ asio::awaitable<void> send_one(sender_runner& runner, message m, std::atomic<int
                                std::atomic<int>& failed) {
   const int number = m.number;
   try {
-    const std::string id = co_await runner.request(std::move(m));
+    asio::awaitable<std::string> sending = runner.request(std::move(m));  // named: GCC 12
+    const std::string id = co_await std::move(sending);
     ++sent;
     fmt::print("message {:>3}: sent as {}\n", number, id);
   } catch (const std::exception& e) {

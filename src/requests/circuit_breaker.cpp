@@ -48,39 +48,48 @@ breaker_state circuit_breaker::state() const {
   return state_;
 }
 
-bool circuit_breaker::admit() {
+void circuit_breaker::enter(breaker_state next) {
+  state_ = next;
+  ++generation_;
+  failures_ = 0;
+  if (next == breaker_state::open)
+    opened_at_ = clock::now();
+}
+
+circuit_breaker::admission circuit_breaker::admit() {
   std::lock_guard lock(mutex_);
   if (state_ == breaker_state::closed)
-    return false;
+    return {false, generation_};
   if (state_ == breaker_state::open) {
     const auto now = clock::now();
     const auto reopen = opened_at_ + options_.cooldown;
     if (now < reopen)
       throw circuit_open(std::chrono::duration_cast<duration>(reopen - now));
-    state_ = breaker_state::half_open;
+    enter(breaker_state::half_open);
   }
   if (trial_under_way_)
     throw circuit_open(duration::zero());
   trial_under_way_ = true;
-  return true;
+  return {true, generation_};
 }
 
-void circuit_breaker::record(bool trial, bool failed) {
+void circuit_breaker::record(admission call, bool failed) {
   std::lock_guard lock(mutex_);
-  if (trial)
+  if (call.trial) {
     trial_under_way_ = false;
-  if (!failed) {
-    failures_ = 0;
-    state_ = breaker_state::closed;
-  } else if (trial || ++failures_ >= options_.failure_threshold) {
-    state_ = breaker_state::open;
-    opened_at_ = clock::now();
-    failures_ = 0;
+    enter(failed ? breaker_state::open : breaker_state::closed);
+    return;
   }
+  if (call.generation != generation_)
+    return;  // admitted before the breaker last changed: stale news
+  if (!failed)
+    failures_ = 0;
+  else if (++failures_ >= options_.failure_threshold)
+    enter(breaker_state::open);
 }
 
 asio::awaitable<void> circuit_breaker::invoke(const request_call& next) {
-  const bool trial = admit();
+  const admission call = admit();
   std::exception_ptr failure;
   try {
     co_await next();
@@ -97,12 +106,12 @@ asio::awaitable<void> circuit_breaker::invoke(const request_call& next) {
     }
   }
   if (cancelled) {
-    if (trial) {
+    if (call.trial) {
       std::lock_guard lock(mutex_);
       trial_under_way_ = false;  // still half-open: the next call is the trial
     }
   } else {
-    record(trial, failure != nullptr);
+    record(call, failure != nullptr);
   }
   if (failure)
     std::rethrow_exception(failure);

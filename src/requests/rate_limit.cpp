@@ -49,22 +49,12 @@ duration rate_limit::take() {
       std::chrono::nanoseconds(static_cast<std::int64_t>(-tokens_ * interval_ns_ + 0.5)));
 }
 
-void rate_limit::give_back() {
-  std::lock_guard lock(mutex_);
-  tokens_ = std::min(burst_, tokens_ + 1.0);
-}
-
 asio::awaitable<void> rate_limit::invoke(const request_call& next) {
   const duration wait = take();
   if (wait > duration::zero()) {
     const asio::any_io_executor executor = co_await asio::this_coro::executor;
     asio::steady_timer timer(executor, wait);
-    try {
-      co_await timer.async_wait(asio::use_awaitable);
-    } catch (...) {  // cancelled while waiting: the booked token goes back
-      give_back();
-      throw;
-    }
+    co_await timer.async_wait(asio::use_awaitable);
   }
   co_await next();
 }

@@ -1,8 +1,9 @@
 #include <vigil/requests/timeout.hpp>
 
+#include <vigil/detail/first_of.hpp>
+
 #include "../text.hpp"
 
-#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -33,13 +34,15 @@ timeout::timeout(duration limit) : limit_(limit) {
 }
 
 asio::awaitable<void> timeout::invoke(const request_call& next) {
-  using namespace asio::experimental::awaitable_operators;
-  // Both operands named: GCC 12 destroys a temporary in a co_await expression twice.
-  asio::awaitable<void> call = next();
-  asio::awaitable<void> deadline = sleep_for(limit_);
-  const auto first = co_await (std::move(call) || std::move(deadline));
-  if (first.index() == 1)
-    throw request_timeout(limit_);
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  asio::awaitable<detail::first_of_result> race =
+      detail::first_of(executor, next(), sleep_for(limit_));
+  const detail::first_of_result ended = co_await std::move(race);
+  if (!ended.a_error)
+    co_return;  // it succeeded, even if just past the limit: sending it again would duplicate it
+  if (ended.first == 0 || ended.b_error)
+    std::rethrow_exception(ended.a_error);  // its own failure, or the caller's cancellation
+  throw request_timeout(limit_);
 }
 
 }  // namespace vigil

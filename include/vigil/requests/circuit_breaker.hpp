@@ -59,9 +59,14 @@ class circuit_breaker final : public request_strategy {
  private:
   using clock = std::chrono::steady_clock;
 
-  /// Lets the call through (true when it is the half-open trial) or throws `circuit_open`.
-  bool admit();
-  void record(bool trial, bool failed);
+  struct admission {
+    bool trial;                // the half-open trial call
+    std::uint64_t generation;  // of the state it was admitted in
+  };
+  /// Lets the call through or throws `circuit_open`.
+  admission admit();
+  void record(admission call, bool failed);
+  void enter(breaker_state next);  // under mutex_
 
   const circuit_breaker_options options_;
   mutable std::mutex mutex_;
@@ -69,6 +74,9 @@ class circuit_breaker final : public request_strategy {
   std::size_t failures_ = 0;  // consecutive, while closed
   clock::time_point opened_at_{};
   bool trial_under_way_ = false;
+  /// Bumped by every change of state: the outcome of a call admitted in an earlier state (one
+  /// that was slow, with concurrency above 1) says nothing about the peer now.
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace vigil

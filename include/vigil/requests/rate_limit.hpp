@@ -15,7 +15,9 @@ namespace vigil {
 /// At most `calls` calls per `period` on average, and at most `burst` back to back: a token
 /// bucket of `burst` tokens, refilled by one every `period / calls`. A call takes a token or
 /// waits for the next one; waiting calls are served in the order they came, each at its own
-/// instant, so a queue of calls goes out evenly spaced. Under `retry`, every call counts.
+/// instant, so a queue of calls goes out evenly spaced. A call cancelled while it waits leaves
+/// its instant unused (giving it back could put two calls on one instant). Under `retry`, every
+/// call counts.
 class rate_limit final : public request_strategy {
  public:
   /// @throws std::invalid_argument when `calls` or `burst` is 0, or `period` is not positive.
@@ -26,7 +28,6 @@ class rate_limit final : public request_strategy {
  private:
   /// Takes a token, or books the next one; how long to wait for it.
   duration take();
-  void give_back();
 
   using clock = std::chrono::steady_clock;
   const double interval_ns_;  // one token per interval

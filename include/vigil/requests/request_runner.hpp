@@ -5,6 +5,7 @@
 /// circuit breaker, your own), with their responses awaited one by one or read as a stream.
 
 #include <vigil/chrono.hpp>
+#include <vigil/detail/first_of.hpp>
 #include <vigil/detail/oneshot.hpp>
 #include <vigil/detail/wait_queue.hpp>
 #include <vigil/requests/request_strategy.hpp>
@@ -15,7 +16,6 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/error.hpp>
-#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -203,32 +204,34 @@ class request_runner {
     /// True once queued; false when room came and the caller should try again.
     /// @throws std::logic_error when closed.
     asio::awaitable<bool> async_enqueue(const item_ptr& it) {
-      bool start_worker = false;
       bool refused = false;
       auto initiate = [&](auto handler) {
-        detail::deferred_completions done;
-        std::lock_guard lock(mutex);
-        if (closed) {
-          refused = true;
-          done.post(std::move(handler), std::error_code{}, false);
-        } else if (queue.size() < options.queue_capacity) {
-          queue.push_back(it);
-          if (workers < options.concurrency) {
-            ++workers;
-            start_worker = true;
+        bool start_worker = false;
+        {
+          detail::deferred_completions done;
+          std::lock_guard lock(mutex);
+          if (closed) {
+            refused = true;
+            done.post(std::move(handler), std::error_code{}, false);
+          } else if (queue.size() < options.queue_capacity) {
+            queue.push_back(it);
+            if (workers < options.concurrency) {
+              ++workers;
+              start_worker = true;
+            }
+            done.post(std::move(handler), std::error_code{}, true);
+          } else {
+            room_waiters.push(std::move(handler));
           }
-          done.post(std::move(handler), std::error_code{}, true);
-        } else {
-          room_waiters.push(std::move(handler));
         }
+        if (start_worker)  // here, not when the caller resumes: its executor may be slow
+          spawn_worker();
       };
       const bool queued =
           co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code, bool)>(
               initiate, asio::use_awaitable);
       if (refused)
         throw std::logic_error("vigil: request_runner: closed, the request was not queued");
-      if (start_worker)
-        spawn_worker();
       co_return queued;
     }
 
@@ -266,6 +269,15 @@ class request_runner {
       result_waiters.complete_all(done, {}, true);
       if (drained())
         drained_waiters.complete_all(done, {}, true);
+    }
+
+    /// Wakes the next caller waiting for room, if there is room: for a caller that was woken
+    /// but leaves (cancelled) instead of taking it.
+    void pass_room() {
+      detail::deferred_completions done;
+      std::lock_guard lock(mutex);
+      if (!closed && queue.size() < options.queue_capacity)
+        room_waiters.complete_one(done, {}, false);
     }
 
     /// A cancelled request(): takes its item out of the queue if it is still there.
@@ -338,10 +350,15 @@ class request_runner {
 
     static asio::awaitable<Response> request(std::shared_ptr<state> s, Request r) {
       auto it = std::make_shared<item>(std::move(r));
-      for (;;) {
-        const bool queued = co_await s->async_enqueue(it);
-        if (queued)
-          break;
+      try {
+        for (;;) {
+          const bool queued = co_await s->async_enqueue(it);
+          if (queued)
+            break;
+        }
+      } catch (...) {
+        s->pass_room();  // a wake-up meant for this caller may have been its last
+        throw;
       }
       outcome result;
       try {
@@ -368,22 +385,29 @@ class request_runner {
 
     static asio::awaitable<std::optional<Response>> result_within(std::shared_ptr<state> s,
                                                                   duration limit) {
-      using namespace asio::experimental::awaitable_operators;
       const asio::any_io_executor executor = co_await asio::this_coro::executor;
-      asio::steady_timer deadline(executor, limit);
+      const auto deadline = std::chrono::steady_clock::now() + limit;
       for (;;) {
         bool ended = false;
         if (auto ready = s->take_result(ended))
           co_return ready;
         if (ended)
           co_return std::nullopt;
-        // The wait only says "look again": whichever side wins, it consumes no response.
-        asio::awaitable<void> changed = s->async_wait_results();
-        asio::awaitable<void> expired = deadline.async_wait(asio::use_awaitable);
-        const auto first = co_await (std::move(changed) || std::move(expired));
-        if (first.index() == 1)
+        // The wait only says "look again": whichever side ends first, it takes no response.
+        asio::awaitable<detail::first_of_result> race =
+            detail::first_of(executor, s->async_wait_results(), sleep_until(deadline));
+        const detail::first_of_result woken = co_await std::move(race);
+        if (woken.a_error && woken.b_error)
+          std::rethrow_exception(woken.a_error);  // the caller cancelled
+        if (woken.first == 1)
           co_return s->take_result(ended);
       }
+    }
+
+    static asio::awaitable<void> sleep_until(std::chrono::steady_clock::time_point when) {
+      const asio::any_io_executor executor = co_await asio::this_coro::executor;
+      asio::steady_timer timer(executor, when);
+      co_await timer.async_wait(asio::use_awaitable);
     }
 
     static asio::awaitable<void> close(std::shared_ptr<state> s) {
@@ -403,6 +427,10 @@ class request_runner {
             response.emplace(co_await std::move(call));
           };
           co_await self->call_through(0, innermost);
+          if (!response)
+            throw std::logic_error(
+                "vigil: request_runner: the strategy chain returned without a response (a "
+                "strategy returned without a successful call of its next)");
           result.response = std::move(response);
         } catch (...) {
           result.error = std::current_exception();

@@ -14,9 +14,11 @@ namespace vigil {
 /// the request once more; it returns when that succeeded and throws how it failed.
 using request_call = std::function<asio::awaitable<void>()>;
 
-/// One link of a `request_runner`'s chain. `invoke` makes the call through `next` (zero, one or
-/// more times, with whatever waits it decides), returns once a call succeeded and throws the
-/// failure it gives up with. Strategies are listed outermost first.
+/// One link of a `request_runner`'s chain. `invoke` makes the call through `next` (once or more,
+/// with whatever waits it decides), returns once a call succeeded, and throws the failure it
+/// gives up with (or its own, such as `circuit_open`, without calling at all). Returning
+/// without a successful call fails the request with `std::logic_error`: there is no response.
+/// Strategies are listed outermost first.
 ///
 /// One strategy object serves every request of its runner, from the runner's workers: with a
 /// `concurrency` above 1, `invoke` runs concurrently with itself, on different threads.
