@@ -206,6 +206,9 @@ class request_runner {
     asio::awaitable<bool> async_enqueue(const item_ptr& it) {
       bool refused = false;
       auto initiate = [&](auto handler) {
+        // The posted completion may resume the caller on another thread, and free this
+        // closure with its frame, before this function returns: after the post, use locals only.
+        const std::shared_ptr<state> self = this->shared_from_this();
         bool start_worker = false;
         {
           detail::deferred_completions done;
@@ -225,7 +228,7 @@ class request_runner {
           }
         }
         if (start_worker)  // here, not when the caller resumes: its executor may be slow
-          spawn_worker();
+          self->spawn_worker();
       };
       const bool queued =
           co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code, bool)>(
