@@ -13,6 +13,12 @@
 #include <vigil/memory_bus.hpp>
 #include <vigil/message_bus.hpp>
 #include <vigil/message_bus_worker.hpp>
+#include <vigil/requests/circuit_breaker.hpp>
+#include <vigil/requests/rate_limit.hpp>
+#include <vigil/requests/request_runner.hpp>
+#include <vigil/requests/request_strategy.hpp>
+#include <vigil/requests/retry.hpp>
+#include <vigil/requests/timeout.hpp>
 #include <vigil/restart_intensity.hpp>
 #include <vigil/restart_policy.hpp>
 #include <vigil/running_handle.hpp>
@@ -20,12 +26,6 @@
 #include <vigil/runs/run_journal.hpp>
 #include <vigil/runs/run_registry.hpp>
 #include <vigil/runs/task_manager.hpp>
-#include <vigil/requests/circuit_breaker.hpp>
-#include <vigil/requests/rate_limit.hpp>
-#include <vigil/requests/request_runner.hpp>
-#include <vigil/requests/request_strategy.hpp>
-#include <vigil/requests/retry.hpp>
-#include <vigil/requests/timeout.hpp>
 #include <vigil/shutdown.hpp>
 #include <vigil/subscriber.hpp>
 #include <vigil/supervisor.hpp>
