@@ -45,7 +45,10 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/requests/rate_limit.hpp
     include/vigil/requests/timeout.hpp
     include/vigil/requests/circuit_breaker.hpp
-    include/vigil/requests/request_runner.hpp)
+    include/vigil/requests/request_runner.hpp
+    include/vigil/processes/exit_status.hpp
+    include/vigil/processes/process_options.hpp
+    include/vigil/processes/child_process.hpp)
 
 # The compiled part of the library target vigil (non-template code only).
 set(VIGIL_SOURCES
@@ -68,6 +71,10 @@ set(VIGIL_SOURCES
     src/runs/journal_file.cpp
     src/runs/journal_format.cpp
     src/runs/run_registry.cpp
+    src/processes/exit_status.cpp
+    src/processes/process_options.cpp
+    src/processes/spawn.cpp
+    src/processes/child_process.cpp
     src/runs/task_manager.cpp
     src/requests/retry.cpp
     src/requests/rate_limit.cpp
