@@ -48,7 +48,8 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/requests/request_runner.hpp
     include/vigil/processes/exit_status.hpp
     include/vigil/processes/process_options.hpp
-    include/vigil/processes/child_process.hpp)
+    include/vigil/processes/child_process.hpp
+    include/vigil/processes/process_task.hpp)
 
 # The compiled part of the library target vigil (non-template code only).
 set(VIGIL_SOURCES
@@ -75,6 +76,7 @@ set(VIGIL_SOURCES
     src/processes/process_options.cpp
     src/processes/spawn.cpp
     src/processes/child_process.cpp
+    src/processes/process_task.cpp
     src/runs/task_manager.cpp
     src/requests/retry.cpp
     src/requests/rate_limit.cpp

@@ -633,7 +633,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     enter(*record, task_state::running, now);
     const std::uint32_t number = ++record->attempts;
     auto attempt = std::make_shared<attempt_state>(record->name, number, record->executor,
-                                                   weak_from_this(), now);
+                                                   weak_from_this(), now, record->spec.stop_grace);
     record->current = attempt;
     record->ready = false;
     record->started_at = now;
@@ -858,7 +858,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       }
       stopping_now_ = next;
       enter(*next, task_state::stopping);
-      request_stop(*next->current);
+      request_stop(*next->current, clock::now() + next->spec.stop_grace);
       arm(next, clock::now() + next->spec.stop_grace,
           [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
     }
@@ -971,7 +971,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     record->failure.set(attempt->cut_short, reason);  // kept even if abandoned later
     emit(kind, *record->name, attempt->attempt, limit, std::move(reason));
     enter(*record, task_state::stopping);
-    request_stop(*attempt);
+    request_stop(*attempt, clock::now() + record->spec.stop_grace);
     arm(record, clock::now() + record->spec.stop_grace,
         [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
   }
@@ -1009,7 +1009,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       case task_state::running:
       case task_state::stopping:
         enter(*record, task_state::stopping, now);
-        request_stop(*record->current);
+        request_stop(*record->current,
+                     grace ? now + *grace : shutdown_started_ + options_.shutdown_grace);
         if (grace)
           arm(record, now + *grace,
               [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
@@ -1023,7 +1024,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   /// Cancellation is emitted on the attempt's own strand, as Asio requires; the flag is set
   /// first so a CPU loop polling `stop_requested()` sees it even before the emit runs.
-  static void request_stop(attempt_state& attempt) {
+  static void request_stop(attempt_state& attempt, time_point deadline) {
+    attempt.stop_deadline.store(deadline.time_since_epoch().count(), std::memory_order_relaxed);
     attempt.stop.store(true, std::memory_order_release);
     asio::post(attempt.executor, [attempt = attempt.shared_from_this()] {
       attempt->signal.emit(asio::cancellation_type::terminal);
@@ -1051,7 +1053,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void abandon(const record_ptr& record, duration grace) {
     if (record->current) {
       if (!record->current->stop.load())
-        request_stop(*record->current);  // still queued for a sequential stop: ask anyway
+        request_stop(*record->current, clock::now());  // queued for a sequential stop: ask anyway
       record->current.reset();
       --running_;
     }

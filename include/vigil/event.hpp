@@ -53,6 +53,9 @@ enum class event_kind : std::uint8_t {
   run_completed,  ///< its work returned
   run_failed,     ///< its work threw or was interrupted; `reason` is its `error_message`
   run_cancelled,  ///< it was cancelled; `reason` is its `error_message`, if any
+  // Child processes of a `process_task`; `task` is the task, or `<task>/stdout|stderr`.
+  process_spawned,  ///< the program runs; `reason` is `pid <pid>: <argv[0]>`
+  process_output,   ///< a line the child wrote; `task` is `<task>/stdout` or `<task>/stderr`
 };
 
 /// The stable lowercase label of a kind, the same as its enumerator.

@@ -81,6 +81,20 @@ class task_context {
   /// per-operation cancellation anyway.
   bool stop_requested() const noexcept { return state_->stop.load(std::memory_order_acquire); }
 
+  /// The task's `task_spec::stop_grace`: how long a stop of this task may take. For a task
+  /// that stops something of its own (a child process) when it decides to end.
+  duration stop_grace() const noexcept { return state_->stop_grace; }
+
+  /// When the supervisor gives up on this attempt (`grace_exceeded`) if it is still running:
+  /// set when it asks the attempt to stop, from the grace that stop has (the task's
+  /// `stop_grace`, or what is left of `supervisor_options::shutdown_grace`);
+  /// `time_point::max()` before. A task that cleans up on cancellation budgets by it.
+  time_point stop_deadline() const noexcept {
+    if (!stop_requested())
+      return time_point::max();
+    return time_point(duration(state_->stop_deadline.load(std::memory_order_relaxed)));
+  }
+
  private:
   friend class supervisor;  // as_task() hands the attempt to the nested supervisor
   friend void detail::report(const task_context& ctx, event e);

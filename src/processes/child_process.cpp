@@ -143,8 +143,7 @@ asio::awaitable<bool> exited_by(std::shared_ptr<process_state> state, time_point
   co_return state->exited.is_set();
 }
 
-asio::awaitable<exit_status> stop_until(std::shared_ptr<process_state> state,
-                                        time_point deadline) {
+asio::awaitable<exit_status> stop_until(std::shared_ptr<process_state> state, time_point deadline) {
   co_await asio::this_coro::reset_cancellation_state(ignore_cancellation);
   if (send_signal(*state, SIGTERM)) {
     auto exit = exited_by(state, deadline);
@@ -332,8 +331,7 @@ asio::awaitable<void> write_impl(std::shared_ptr<process_state> state, std::stri
     if (error != EAGAIN && error != EWOULDBLOCK)
       throw std::system_error(error, std::system_category(),
                               fmt::format("write to {}", state->program));
-    co_await state->in->async_wait(asio::posix::stream_descriptor::wait_write,
-                                   asio::use_awaitable);
+    co_await state->in->async_wait(asio::posix::stream_descriptor::wait_write, asio::use_awaitable);
   }
 }
 
@@ -363,9 +361,13 @@ child_process& child_process::operator=(child_process&& other) noexcept {
   return *this;
 }
 
-child_process::~child_process() { release(state_); }
+child_process::~child_process() {
+  release(state_);
+}
 
-int child_process::pid() const noexcept { return state_ ? state_->pid : -1; }
+int child_process::pid() const noexcept {
+  return state_ ? state_->pid : -1;
+}
 
 std::optional<exit_status> child_process::status() const {
   if (!state_)
@@ -374,14 +376,20 @@ std::optional<exit_status> child_process::status() const {
   return state_->status;
 }
 
-asio::awaitable<exit_status> child_process::wait() { return wait_impl(checked(state_, "wait")); }
+asio::awaitable<exit_status> child_process::wait() {
+  return wait_impl(checked(state_, "wait"));
+}
 
 asio::awaitable<std::optional<exit_status>> child_process::wait_for(duration timeout) {
   return wait_for_impl(checked(state_, "wait_for"), timeout);
 }
 
-void child_process::terminate() { send_signal(SIGTERM); }
-void child_process::kill() { send_signal(SIGKILL); }
+void child_process::terminate() {
+  send_signal(SIGTERM);
+}
+void child_process::kill() {
+  send_signal(SIGKILL);
+}
 
 void child_process::send_signal(int signal) {
   if (state_)

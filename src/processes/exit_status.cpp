@@ -17,8 +17,7 @@ exit_status exit_status::from_wait_status(int status) noexcept {
 std::string exit_status::to_string() const {
   if (exited())
     return fmt::format("exit code {}", code_);
-  return fmt::format("killed by {}{}", signal_name(signal_),
-                     core_dumped_ ? " (core dumped)" : "");
+  return fmt::format("killed by {}{}", signal_name(signal_), core_dumped_ ? " (core dumped)" : "");
 }
 
 std::string signal_name(int signal) {

@@ -11,7 +11,9 @@ namespace {
   throw std::invalid_argument(fmt::format("process_options::{} {}", field, what));
 }
 
-bool has_nul(const std::string& s) { return s.find('\0') != std::string::npos; }
+bool has_nul(const std::string& s) {
+  return s.find('\0') != std::string::npos;
+}
 
 }  // namespace
 

@@ -78,8 +78,7 @@ asio::awaitable<bool> exited_by(std::shared_ptr<process_state> state, time_point
 
 /// The stop sequence of `child_process::stop()`: SIGTERM, up to `deadline` for the child and
 /// its group to end, SIGKILL, reap. Ignores cancellation.
-asio::awaitable<exit_status> stop_until(std::shared_ptr<process_state> state,
-                                        time_point deadline);
+asio::awaitable<exit_status> stop_until(std::shared_ptr<process_state> state, time_point deadline);
 
 /// The next line of `from` (see `child_process::read_line`).
 asio::awaitable<std::optional<std::string>> read_line(std::shared_ptr<process_state> state,

@@ -173,7 +173,13 @@ std::string resolve_program(const process_options& options) {
 }
 
 /// What the child reports through the status pipe when a step fails: the step and errno.
-enum class child_step : int { process_group = 1, parent_death, stdio, cwd, exec };
+enum class child_step : int {
+  process_group = 1,
+  parent_death,
+  stdio,
+  cwd,
+  exec
+};
 
 const char* to_text(child_step step) {
   switch (step) {
@@ -282,8 +288,8 @@ asio::awaitable<void> watch_exit(std::shared_ptr<process_state> state) {
   asio::steady_timer poll(state->strand);
   for (;;) {
     siginfo_t info{};
-    const int rc = ::waitid(P_PID, static_cast<id_t>(state->pid), &info,
-                            WEXITED | WNOHANG | WNOWAIT);
+    const int rc =
+        ::waitid(P_PID, static_cast<id_t>(state->pid), &info, WEXITED | WNOHANG | WNOWAIT);
     if (rc == 0 && info.si_pid == state->pid) {
       state->exited.set(info.si_code == CLD_EXITED
                             ? exit_status::exited(info.si_status)
@@ -398,8 +404,8 @@ asio::awaitable<child_process> spawn(asio::any_io_executor executor, process_opt
   asio::posix::stream_descriptor status_pipe(executor, status.read.release());
   std::array<int, 2> report{};
   std::error_code ec;
-  const std::size_t n = co_await asio::async_read(
-      status_pipe, asio::buffer(report), asio::redirect_error(asio::use_awaitable, ec));
+  const std::size_t n = co_await asio::async_read(status_pipe, asio::buffer(report),
+                                                  asio::redirect_error(asio::use_awaitable, ec));
   if (n == sizeof report) {
     (void)co_await child.wait();
     const auto step = static_cast<child_step>(report[0]);

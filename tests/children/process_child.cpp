@@ -46,7 +46,9 @@ void write_all(int fd, const std::string& data) {
   }
 }
 
-void say(const std::string& line) { write_all(1, line + "\n"); }
+void say(const std::string& line) {
+  write_all(1, line + "\n");
+}
 
 }  // namespace
 

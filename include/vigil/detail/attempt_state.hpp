@@ -38,19 +38,23 @@ class attempt_observer {
 struct attempt_state : std::enable_shared_from_this<attempt_state> {
   attempt_state(std::shared_ptr<const std::string> task_name, std::uint32_t number,
                 asio::any_io_executor task_executor, std::weak_ptr<attempt_observer> watcher,
-                time_point started = clock::now())
+                time_point started = clock::now(), duration grace = std::chrono::seconds(5))
       : name(std::move(task_name)),
         attempt(number),
         executor(std::move(task_executor)),
         observer(std::move(watcher)),
+        stop_grace(grace),
         last_heartbeat(started.time_since_epoch().count()) {}
 
   const std::shared_ptr<const std::string> name;
   const std::uint32_t attempt;
   const asio::any_io_executor executor;  ///< the task's strand: the attempt runs here
   const std::weak_ptr<attempt_observer> observer;
+  const duration stop_grace;  ///< the task's `stop_grace`
 
-  std::atomic<bool> stop{false};   ///< set before cancellation is emitted
+  std::atomic<bool> stop{false};  ///< set before cancellation is emitted
+  /// When the supervisor abandons the attempt if still running; written before `stop`.
+  std::atomic<clock::rep> stop_deadline{time_point::max().time_since_epoch().count()};
   std::atomic<bool> ready{false};  ///< `task_context::ready()` was called
   std::atomic<clock::rep> last_heartbeat;
 

@@ -88,7 +88,8 @@ class child_process {
   /// Some bytes of a piped output stream into `buffer`; 0 at the end of the stream.
   asio::awaitable<std::size_t> read_some(output_stream from, asio::mutable_buffer buffer);
 
-  /// Writes all of `data` (copied first) to the child's piped standard input. Throws `std::system_error`
+  /// Writes all of `data` (copied first) to the child's piped standard input. Throws
+  /// `std::system_error`
   /// (`broken_pipe`) when the child closed it, without raising SIGPIPE in the parent.
   asio::awaitable<void> write(std::string_view data);
 

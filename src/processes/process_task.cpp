@@ -1,0 +1,227 @@
+#include <vigil/processes/process_task.hpp>
+
+#include <vigil/detail/first_of.hpp>
+#include <vigil/errors.hpp>
+#include <vigil/processes/child_process.hpp>
+
+#include "../text.hpp"
+#include "process_state.hpp"
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <memory>
+#include <utility>
+
+namespace vigil {
+namespace {
+
+/// What every attempt of one process_task shares.
+struct process_task_config {
+  process_options process;
+  process_task_options task;
+  output_fn process_on_output;  ///< `process_options::on_output`, called by the task's readers
+  bool reads_output = false;    ///< the task reads the piped output streams itself
+};
+
+void report(const task_context& ctx, event_kind kind, std::string part, std::string reason,
+            duration delay = {}) {
+  event e;
+  e.kind = kind;
+  e.task = std::move(part);
+  e.reason = std::move(reason);
+  e.delay = delay;
+  detail::report(ctx, std::move(e));
+}
+
+/// The readers still running, and a wake-up when the last one ends.
+struct readers {
+  int running = 0;
+  detail::oneshot<bool> all_done;
+};
+
+/// Reads one output stream to its end: every chunk is a heartbeat, every line goes where the
+/// options say.
+asio::awaitable<void> read_output(task_context ctx, std::shared_ptr<const process_task_config> cfg,
+                                  std::shared_ptr<detail::process_state> state,
+                                  output_stream stream) {
+  const std::string part(to_string(stream));
+  for (;;) {
+    std::optional<std::string> line;
+    try {
+      line = co_await detail::read_line(state, stream);
+    } catch (const std::system_error&) {
+      co_return;  // cancelled once the process was gone, or the pipe failed
+    }
+    if (!line)
+      co_return;
+    ctx.heartbeat();
+    if (cfg->task.output_events)
+      report(ctx, event_kind::process_output, part, *line);
+    try {
+      if (cfg->task.on_output)
+        cfg->task.on_output(ctx.name(), stream, *line);
+      if (cfg->process_on_output)
+        cfg->process_on_output(stream, *line);
+    } catch (...) {
+      report(ctx, event_kind::subscriber_panicked, part,
+             fmt::format("on_output threw: {}", detail::to_text(std::current_exception())));
+    }
+  }
+}
+
+/// How the wait for the process ended.
+enum class ending {
+  exited,
+  stalled,
+  stopped
+};
+
+asio::awaitable<ending> watch(const task_context& ctx, const process_task_config& cfg,
+                              const std::shared_ptr<detail::process_state>& state) {
+  try {
+    for (;;) {
+      time_point check = time_point::max();
+      if (cfg.task.output_timeout)
+        check = time_point(duration(state->last_output.load(std::memory_order_relaxed))) +
+                *cfg.task.output_timeout;
+      auto exit = detail::exited_by(state, check);
+      if (co_await std::move(exit))
+        co_return ending::exited;
+      if (ctx.stop_requested())
+        co_return ending::stopped;
+      const time_point last(duration(state->last_output.load(std::memory_order_relaxed)));
+      if (cfg.task.output_timeout && clock::now() - last >= *cfg.task.output_timeout)
+        co_return ending::stalled;
+    }
+  } catch (const std::system_error&) {  // the supervisor's cancellation
+    co_return ending::stopped;
+  }
+}
+
+/// SIGKILL goes out this long before the supervisor's deadline, so that the kill and the
+/// reaping fit inside the grace: a fifth of what is left, at most 100 ms.
+time_point kill_deadline(const task_context& ctx) {
+  const time_point now = clock::now();
+  const time_point deadline = std::min(ctx.stop_deadline(), now + ctx.stop_grace());
+  const duration left = std::max(deadline - now, duration::zero());
+  return deadline - std::min<duration>(left / 5, std::chrono::milliseconds(100));
+}
+
+bool listed(const std::vector<int>& codes, int code) {
+  return std::find(codes.begin(), codes.end(), code) != codes.end();
+}
+
+asio::awaitable<void> run_attempt(task_context ctx,
+                                  std::shared_ptr<const process_task_config> cfg) {
+  auto executor = ctx.executor();
+  child_process child = co_await spawn(executor, cfg->process);
+  const std::shared_ptr<detail::process_state> state = child.state();
+  report(ctx, event_kind::process_spawned, {},
+         fmt::format("pid {}: {}", child.pid(), cfg->process.argv.front()));
+  child.close_input();
+  ctx.ready();
+  ctx.heartbeat();
+
+  auto reading = std::make_shared<readers>();
+  if (cfg->reads_output) {
+    for (const output_stream stream : {output_stream::out, output_stream::err}) {
+      if (!state->pipe(stream).fd)
+        continue;
+      ++reading->running;
+      asio::co_spawn(executor, read_output(ctx, cfg, state, stream), [reading](std::exception_ptr) {
+        if (--reading->running == 0)  // on the task's strand, as every reader
+          reading->all_done.set(true);
+      });
+    }
+  }
+
+  auto wait = watch(ctx, *cfg, state);
+  const ending end = co_await std::move(wait);
+  // From here on, the cleanup: no cancellation may cut it short (past the supervisor's deadline
+  // the attempt is abandoned anyway).
+  co_await asio::this_coro::reset_cancellation_state(
+      [](asio::cancellation_type) { return asio::cancellation_type::none; });
+  if (end == ending::stalled)
+    report(ctx, event_kind::attempt_stalled, {},
+           fmt::format("no output for {}", detail::to_text(*cfg->task.output_timeout)),
+           *cfg->task.output_timeout);
+  const time_point deadline =
+      end == ending::stopped ? kill_deadline(ctx) : clock::now() + ctx.stop_grace();
+  auto stop = detail::stop_until(state, deadline);
+  const exit_status status = co_await std::move(stop);
+
+  // The last lines are still in the pipes: read them, unless something that left the group
+  // still holds a pipe open.
+  if (reading->running > 0) {
+    asio::steady_timer limit(executor, std::chrono::milliseconds(500));
+    auto done = [](std::shared_ptr<readers> r) -> asio::awaitable<void> {
+      (void)co_await r->all_done.async_wait(asio::use_awaitable);
+    };
+    auto sleep = [](asio::steady_timer& t) -> asio::awaitable<void> {
+      co_await t.async_wait(asio::use_awaitable);
+    };
+    auto race = detail::first_of(executor, done(reading), sleep(limit));
+    (void)co_await std::move(race);
+    for (const output_stream stream : {output_stream::out, output_stream::err})
+      if (auto& fd = state->pipe(stream).fd)
+        fd->cancel();
+  }
+
+  switch (end) {
+    case ending::stopped:
+      throw std::system_error(asio::error::operation_aborted);
+    case ending::stalled:
+      throw std::system_error(
+          make_error_code(errc::attempt_stalled),
+          fmt::format("no output for {}", detail::to_text(*cfg->task.output_timeout)));
+    case ending::exited:
+      break;
+  }
+  if (status.exited() && listed(cfg->task.success_codes, status.code()))
+    co_return;
+  if (status.exited() && listed(cfg->task.fatal_codes, status.code()))
+    throw fatal_error(status.to_string());
+  throw process_error(cfg->process.argv.front(), status);
+}
+
+}  // namespace
+
+process_error::process_error(std::string program, exit_status status)
+    : std::runtime_error(status.to_string()), program_(std::move(program)), status_(status) {}
+
+task_fn process_task(process_options options, process_task_options task_options) {
+  validate(options);
+  if (task_options.output_timeout && *task_options.output_timeout <= duration::zero())
+    throw std::invalid_argument(
+        fmt::format("process_task_options::output_timeout must be positive, got {}",
+                    detail::to_text(*task_options.output_timeout)));
+  for (const int code : task_options.fatal_codes)
+    if (listed(task_options.success_codes, code))
+      throw std::invalid_argument(fmt::format(
+          "process_task_options: exit code {} is both in success_codes and fatal_codes", code));
+  auto cfg = std::make_shared<process_task_config>();
+  cfg->process_on_output = std::move(options.on_output);
+  options.on_output = nullptr;
+  cfg->reads_output = task_options.output_timeout || task_options.output_events ||
+                      task_options.on_output || cfg->process_on_output;
+  if (cfg->reads_output) {
+    if (options.out == stdio::inherit)
+      options.out = stdio::pipe;
+    if (options.err == stdio::inherit)
+      options.err = stdio::pipe;
+  }
+  cfg->process = std::move(options);
+  cfg->task = std::move(task_options);
+  return [cfg = std::shared_ptr<const process_task_config>(std::move(cfg))](task_context ctx) {
+    return run_attempt(std::move(ctx), cfg);
+  };
+}
+
+}  // namespace vigil
