@@ -20,7 +20,7 @@ class vigil_category final : public std::error_category {
       case errc::attempt_timed_out:
         return "task attempt timed out";
       case errc::attempt_stalled:
-        return "task attempt stalled (no heartbeat)";
+        return "task attempt stalled";
       case errc::readiness_timed_out:
         return "task attempt was not ready in time";
     }

@@ -47,7 +47,7 @@ class tally final : public vigil::subscriber {
   }
 
  private:
-  std::array<std::size_t, 32> counts_{};
+  std::array<std::size_t, 64> counts_{};  // more than there are event kinds
 };
 
 struct arguments {

@@ -13,6 +13,10 @@
 #include <vigil/memory_bus.hpp>
 #include <vigil/message_bus.hpp>
 #include <vigil/message_bus_worker.hpp>
+#include <vigil/processes/child_process.hpp>
+#include <vigil/processes/exit_status.hpp>
+#include <vigil/processes/process_options.hpp>
+#include <vigil/processes/process_task.hpp>
 #include <vigil/requests/circuit_breaker.hpp>
 #include <vigil/requests/rate_limit.hpp>
 #include <vigil/requests/request_runner.hpp>
