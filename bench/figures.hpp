@@ -17,6 +17,7 @@ void restart_throw(const options& opt);  // (5) crash -> restart with a throwing
 void restart_error(const options& opt);  // (6) the same, failing without throwing
 void fanout(const options& opt);         // (7) events to 8 subscribers
 void scaling(const options& opt);        // (8) lifecycle cost per task from 1 K to 1 M
+void spawn(const options& opt);          // (9) spawn + wait of /bin/true, 500 in a row
 
 /// lifecycle.cpp: seconds from submitting `n` trivial tasks to the last one done, in a fresh
 /// io_context (and supervisor). Shared with `scaling`.

@@ -38,6 +38,7 @@ constexpr figure figure_table[] = {
     {"restart_error", bench::restart_error, "100 tasks failing without throwing, 10 s"},
     {"fanout", bench::fanout, "1M events to 8 subscribers"},
     {"scaling", bench::scaling, "lifecycle cost per task at 1K, 10K, 100K, 1M tasks"},
+    {"spawn", bench::spawn, "spawn + wait of /bin/true, 500 in a row"},
 };
 
 int usage(int status) {

@@ -858,7 +858,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       }
       stopping_now_ = next;
       enter(*next, task_state::stopping);
-      request_stop(*next->current, clock::now() + next->spec.stop_grace);
+      time_point deadline = clock::now() + next->spec.stop_grace;
+      if (shutting_down_)  // the shutdown's grace may end first
+        deadline = std::min(deadline, shutdown_started_ + options_.shutdown_grace);
+      request_stop(*next->current, deadline);
       arm(next, clock::now() + next->spec.stop_grace,
           [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
     }

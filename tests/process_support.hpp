@@ -82,6 +82,17 @@ inline std::size_t open_descriptors() {
   return count - 1;  // less the iterator's own
 }
 
+/// How many pidfds this process has open.
+inline std::size_t open_pidfds() {
+  std::size_t count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    if (std::filesystem::read_symlink(entry.path(), ec).string() == "anon_inode:[pidfd]")
+      ++count;
+  }
+  return count;
+}
+
 /// Every line of `from` until its end.
 inline asio::awaitable<std::vector<std::string>> all_lines(
     vigil::child_process& child, vigil::output_stream from = vigil::output_stream::out) {

@@ -6,6 +6,7 @@
 
 #include <vigil/processes/child_process.hpp>
 
+#include <asio/detached.hpp>
 #include <asio/this_coro.hpp>
 
 #include <csignal>
@@ -15,6 +16,9 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace vigil_test;
 using vigil::exit_status;
@@ -209,6 +213,20 @@ TEST_CASE("output comes line by line, long lines in pieces, floods without a dea
       const exit_status status = co_await child.wait();
       CHECK(status.success());
     }
+    SECTION("a 20 MB line without a newline never sits whole in memory") {
+      vigil::process_options options = piped({"long-line", "20000000"});
+      options.max_line = 64 * 1024;
+      vigil::child_process child = co_await vigil::spawn(ex, options);
+      std::size_t bytes = 0;
+      std::size_t longest = 0;
+      while (auto line = co_await child.read_line()) {
+        bytes += line->size();
+        longest = std::max(longest, line->size());
+      }
+      CHECK(bytes == 20000000);
+      CHECK(longest == 64 * 1024);
+      (void)co_await child.wait();
+    }
     SECTION("read_some hands out bytes as they come") {
       vigil::process_options options = piped({"flood", "1000000", "1000"});
       vigil::child_process child = co_await vigil::spawn(ex, options);
@@ -275,8 +293,9 @@ TEST_CASE("standard input: write, close, and a closed pipe fails without SIGPIPE
     vigil::child_process quitter = co_await vigil::spawn(ex, gone);
     (void)co_await quitter.wait();
     std::error_code code;
+    const std::string lots(1 << 20, 'x');  // more than a pipe holds
     try {
-      co_await quitter.write(std::string(1 << 20, 'x'));  // more than a pipe holds
+      co_await quitter.write(lots);
     } catch (const std::system_error& e) {
       code = e.code();
     }
@@ -352,6 +371,39 @@ TEST_CASE("stop() takes the whole group: a grandchild that ignores SIGTERM is go
   CHECK(zombie_children().empty());
 }
 
+TEST_CASE("the exit is watched through a pidfd where the kernel has one", "[process]") {
+  asio::io_context io;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    vigil::process_options options = helper_options({"sleep", "60000"});
+    vigil::child_process child = co_await vigil::spawn(ex, options);
+    CHECK(open_pidfds() == 1);
+    (void)co_await child.stop(std::chrono::seconds(5));
+  }());
+}
+
+TEST_CASE("wait() during stop() returns once the whole group is gone", "[process]") {
+  asio::io_context io;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    vigil::process_options options = piped({"grandchild"});
+    vigil::child_process child = co_await vigil::spawn(ex, options);
+    const auto pid = co_await child.read_line();
+    REQUIRE(pid.has_value());
+    const int grandchild = std::stoi(*pid);
+    auto waited = std::make_shared<vigil::detail::oneshot<std::optional<exit_status>>>();
+    auto wait_for_exit = [](vigil::child_process& c, decltype(waited) w) -> asio::awaitable<void> {
+      w->set(co_await c.wait());
+    };
+    asio::co_spawn(ex, wait_for_exit(child, waited), asio::detached);
+    const exit_status stopped = co_await child.stop(std::chrono::milliseconds(200));
+    const std::optional<exit_status> status = co_await waited->async_wait(asio::use_awaitable);
+    CHECK(status == stopped);
+    CHECK(process_gone(grandchild));  // wait() did not reap the leader before the group died
+  }());
+  CHECK(zombie_children().empty());
+}
+
 TEST_CASE("the destructor kills and reaps a child still running", "[process]") {
   asio::io_context io;
   int pid = 0;
@@ -416,10 +468,71 @@ TEST_CASE("without pidfd the exit is polled, with the same results", "[process]"
     auto ex = co_await asio::this_coro::executor;
     vigil::process_options options = piped({"ignore-term"});
     vigil::child_process child = co_await vigil::spawn(ex, options);
+    CHECK(open_pidfds() == 0);  // the fallback is what runs
     (void)co_await child.read_line();
     const exit_status killed = co_await child.stop(std::chrono::milliseconds(50));
     CHECK(killed == exit_status::killed(SIGKILL));
   }());
   ::unsetenv("VIGIL_NO_PIDFD");
   CHECK(zombie_children().empty());
+}
+
+namespace {
+
+/// Forks this (still single-threaded) test process; the fork spawns `sleep 60 s` with
+/// `kill_on_parent_death` as given, sends its pid back and dies without a word. Returns the pid.
+int orphan_sleeper(bool kill_on_parent_death) {
+  int report[2];
+  REQUIRE(::pipe(report) == 0);
+  const pid_t parent = ::fork();
+  REQUIRE(parent >= 0);
+  if (parent == 0) {
+    ::close(report[0]);
+    asio::io_context io;
+    int pid = -1;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          vigil::process_options options = helper_options({"sleep", "60000"});
+          options.kill_on_parent_death = kill_on_parent_death;
+          vigil::child_process child = co_await vigil::spawn(io.get_executor(), options);
+          pid = child.pid();
+          [[maybe_unused]] const auto n = ::write(report[1], &pid, sizeof pid);
+          ::_exit(0);  // dies with its child running: no destructor, no reaping
+        },
+        asio::detached);
+    io.run();
+    ::_exit(1);
+  }
+  ::close(report[1]);
+  int pid = -1;
+  const auto n = ::read(report[0], &pid, sizeof pid);
+  ::close(report[0]);
+  int status = 0;
+  ::waitpid(parent, &status, 0);
+  REQUIRE(n == static_cast<ssize_t>(sizeof pid));
+  return pid;
+}
+
+/// Waits up to `limit` for `pid` to stop running.
+bool gone_within(int pid, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (!process_gone(pid)) {
+    if (std::chrono::steady_clock::now() > until)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // polls a condition, bounded
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("kill_on_parent_death: the child dies with its parent, unless told not to", "[process]") {
+  const int doomed = orphan_sleeper(true);
+  CHECK(gone_within(doomed, std::chrono::seconds(5)));
+
+  const int survivor = orphan_sleeper(false);
+  CHECK_FALSE(gone_within(survivor, std::chrono::milliseconds(200)));
+  ::kill(survivor, SIGKILL);  // not ours to reap: init (or a subreaper) does
+  CHECK(gone_within(survivor, std::chrono::seconds(5)));
 }

@@ -72,6 +72,7 @@ TEST_CASE("process_task: a non-zero exit or a signal is a failure, restarted by 
     CHECK(failed->reason == "exit code 3");
     const auto result = co_await handle.wait();
     CHECK(result == outcome::failed);
+    REQUIRE(result.error);
     try {
       std::rethrow_exception(result.error);
     } catch (const vigil::process_error& e) {
@@ -117,7 +118,8 @@ TEST_CASE("process_task: a child that goes silent is stalled, stopped and restar
   h.run([&]() -> asio::awaitable<void> {
     vigil::process_task_options watched;
     watched.output_timeout = 300ms;
-    auto spec = process_spec("quiet", {"silent-after", "3"}, watched);
+    // 50 lines 10 ms apart: talking longer than output_timeout, then silent.
+    auto spec = process_spec("quiet", {"silent-after", "50"}, watched);
     spec.stop_grace = 1s;
     auto handle = h.sup.add(std::move(spec));
     const auto seen = co_await read_until(h.events, [](const vigil::event& e) {
@@ -134,6 +136,7 @@ TEST_CASE("process_task: a child that goes silent is stalled, stopped and restar
     CHECK(stalled->reason == "no output for 300ms");
     const auto* first = find(seen, K::process_spawned);
     REQUIRE(first);
+    CHECK(stalled->at - first->at >= 600ms);   // output kept it alive; only silence stalled it
     CHECK(process_gone(spawned_pid(*first)));  // stopped before the restart
     h.sup.remove("quiet");
     const auto result = co_await handle.wait();
@@ -225,10 +228,32 @@ TEST_CASE("process_task: unusable options are refused when the task is made", "[
   zero.output_timeout = vigil::duration::zero();
   CHECK_THROWS_WITH(vigil::process_task(helper_options({"exit", "0"}), zero),
                     Catch::Matchers::Contains("output_timeout"));
+  vigil::process_options silent = helper_options({"exit", "0"});
+  silent.out = vigil::stdio::null;
+  silent.err = vigil::stdio::null;
+  vigil::process_task_options deaf;
+  deaf.output_timeout = 1s;
+  CHECK_THROWS_WITH(vigil::process_task(silent, deaf),
+                    Catch::Matchers::Contains("output_timeout needs stdout or stderr"));
   vigil::process_task_options both;
   both.fatal_codes = {0};
   CHECK_THROWS_WITH(vigil::process_task(helper_options({"exit", "0"}), both),
                     Catch::Matchers::Contains("exit code 0"));
+}
+
+TEST_CASE("process_task: a piped stream nobody asked about is read, so the child never blocks",
+          "[process]") {
+  harness h;
+  h.run([&]() -> asio::awaitable<void> {
+    vigil::process_options flood = helper_options({"flood", "2000000", "100"});
+    flood.out = vigil::stdio::pipe;  // more than a pipe holds, and no reader was asked for
+    auto spec = quick_spec("flood", vigil::process_task(flood));
+    spec.restart = vigil::restart_policy::never;
+    auto handle = h.sup.add(std::move(spec));
+    const auto result = co_await handle.wait();
+    CHECK(result == outcome::completed);
+    co_await h.sup.shutdown().wait();
+  }());
 }
 
 TEST_CASE("process_task: a program that cannot start fails the attempt, saying why", "[process]") {

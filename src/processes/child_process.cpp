@@ -6,6 +6,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/post.hpp>
 #include <asio/redirect_error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
@@ -37,6 +38,10 @@ constexpr auto ignore_cancellation = [](asio::cancellation_type) {
 
 asio::awaitable<void> wait_exited(std::shared_ptr<process_state> state) {
   (void)co_await state->exited.async_wait(asio::use_awaitable);
+}
+
+asio::awaitable<void> wait_output(std::shared_ptr<process_state> state) {
+  (void)co_await state->output_done.async_wait(asio::use_awaitable);
 }
 
 asio::awaitable<void> sleep_until(time_point deadline) {
@@ -72,16 +77,34 @@ bool send_signal(process_state& state, int signal) {
   std::lock_guard lock(state.mutex);
   if (state.reaped || state.pid <= 0)
     return false;  // its ids may belong to others now
-  if (state.group && ::kill(-state.pid, signal) == 0)
-    return true;
-  // No group (yet: a child that has not reached setpgid()) or no group of its own.
-  return ::kill(state.pid, signal) == 0;
+  bool sent = state.group && ::kill(-state.pid, signal) == 0;
+  // No group (yet: a child that has not reached setpgid()), or none of its own; and a SIGKILL
+  // must reach the child even if it moved to another group.
+  if (!sent || signal == SIGKILL)
+    sent = ::kill(state.pid, signal) == 0 || sent;
+  return sent;
+}
+
+void touch(process_state& state) {
+  state.last_output.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  if (state.on_bytes)
+    state.on_bytes();
+}
+
+void close_output(process_state& state) {
+  for (output_pipe* pipe : {&state.out, &state.err}) {
+    pipe->closed = true;
+    if (pipe->fd) {
+      std::error_code ignored;
+      pipe->fd->close(ignored);  // a read under way ends with operation_aborted
+    }
+  }
 }
 
 exit_status reap(process_state& state) {
   deferred_completions done;
   std::lock_guard lock(state.mutex);
-  if (!state.reaped) {
+  if (!state.reaped && state.pid > 0) {  // never waitpid(-1): that reaps anyone's child
     int raw = 0;
     pid_t rc = 0;
     do
@@ -143,26 +166,38 @@ asio::awaitable<bool> exited_by(std::shared_ptr<process_state> state, time_point
   co_return state->exited.is_set();
 }
 
-asio::awaitable<exit_status> stop_until(std::shared_ptr<process_state> state, time_point deadline) {
+asio::awaitable<exit_status> stop_until(std::shared_ptr<process_state> state, time_point kill_at,
+                                        time_point give_up_at) {
   co_await asio::this_coro::reset_cancellation_state(ignore_cancellation);
   if (send_signal(*state, SIGTERM)) {
-    auto exit = exited_by(state, deadline);
+    auto exit = exited_by(state, kill_at);
     bool gone = co_await std::move(exit);
     if (gone && state->group) {
-      auto group = group_ends_by(state, deadline);
+      auto group = group_ends_by(state, kill_at);
       gone = co_await std::move(group);
     }
-    if (!gone)
+    if (!gone) {
       send_signal(*state, SIGKILL);
-    auto killed = exited_by(state, time_point::max());
-    (void)co_await std::move(killed);
-    if (state->group) {
-      // SIGKILL cannot be ignored; only a process stuck in the kernel takes longer.
-      auto group = group_ends_by(state, clock::now() + std::chrono::seconds(2));
-      (void)co_await std::move(group);
+      // SIGKILL cannot be ignored: the child is reaped whatever it takes (a process stuck in
+      // the kernel); for the rest of the group, the wait ends at `give_up_at`.
+      auto killed = exited_by(state, time_point::max());
+      (void)co_await std::move(killed);
+      if (state->group) {
+        auto group = group_ends_by(state, give_up_at);
+        (void)co_await std::move(group);
+      }
     }
   }
   co_return reap(*state);
+}
+
+asio::awaitable<void> deliver_output(std::shared_ptr<process_state> state, duration linger) {
+  if (!state->on_output || state->output_done.is_set())
+    co_return;
+  auto race = first_of(state->strand, wait_output(state), sleep_until(clock::now() + linger));
+  (void)co_await std::move(race);
+  if (!state->output_done.is_set())  // closed on the readers' strand: reads end there
+    asio::post(state->strand, [state] { close_output(*state); });
 }
 
 asio::awaitable<std::optional<std::string>> read_line(std::shared_ptr<process_state> state,
@@ -185,19 +220,23 @@ asio::awaitable<std::optional<std::string>> read_line(std::shared_ptr<process_st
     }
     if (pipe.eof)
       co_return std::nullopt;
+    if (pipe.closed) {
+      pipe.eof = true;
+      continue;
+    }
     pipe.buffer.erase(0, pipe.start);
     pipe.start = 0;
     std::error_code ec;
     const std::size_t n = co_await pipe.fd->async_read_some(
         asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec == asio::error::eof) {
+    if (ec == asio::error::eof || pipe.closed) {
       pipe.eof = true;
       continue;
     }
     if (ec)
       throw std::system_error(ec, fmt::format("read {} of {}", to_string(from), state->program));
     pipe.buffer.append(chunk.data(), n);
-    state->last_output.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+    touch(*state);
   }
 }
 
@@ -225,9 +264,37 @@ detail::output_pipe& readable(process_state& state, output_stream from, const ch
   return pipe;
 }
 
+using detail::stop_result;
+
+/// The stop sequence under way, if any.
+std::shared_ptr<detail::oneshot<stop_result>> stop_under_way(process_state& state) {
+  std::lock_guard lock(state.mutex);
+  return state.stop_done;
+}
+
+/// Reaps the child that exited, unless a stop sequence is under way: that one reaps it once
+/// the rest of the group is gone, and its result is the answer.
+asio::awaitable<exit_status> reap_after_exit(std::shared_ptr<process_state> state) {
+  if (auto stop = stop_under_way(*state)) {
+    const stop_result r = co_await stop->async_wait(asio::use_awaitable);
+    if (r.error)
+      std::rethrow_exception(r.error);
+    co_return r.status;
+  }
+  co_return detail::reap(*state);
+}
+
+/// How long `wait()` and `stop()` wait for the last lines once the child is gone, when
+/// something it started holds its pipes open.
+constexpr duration output_linger = std::chrono::milliseconds(500);
+
 asio::awaitable<exit_status> wait_impl(std::shared_ptr<process_state> state) {
   (void)co_await state->exited.async_wait(asio::use_awaitable);
-  co_return detail::reap(*state);
+  auto reaping = reap_after_exit(state);
+  const exit_status status = co_await std::move(reaping);
+  auto delivery = detail::deliver_output(state, output_linger);
+  co_await std::move(delivery);
+  co_return status;
 }
 
 asio::awaitable<std::optional<exit_status>> wait_for_impl(std::shared_ptr<process_state> state,
@@ -235,22 +302,22 @@ asio::awaitable<std::optional<exit_status>> wait_for_impl(std::shared_ptr<proces
   auto exit = detail::exited_by(state, clock::now() + timeout);
   if (!co_await std::move(exit))
     co_return std::nullopt;
-  co_return detail::reap(*state);
+  auto reaping = reap_after_exit(state);
+  const exit_status status = co_await std::move(reaping);
+  auto delivery = detail::deliver_output(state, output_linger);
+  co_await std::move(delivery);
+  co_return status;
 }
-
-/// How a stop sequence ended, for whoever awaits it.
-struct stop_result {
-  std::exception_ptr error;
-  exit_status status = exit_status::exited(0);
-};
 
 /// Runs the stop sequence and hands its end to `result`.
 asio::awaitable<void> run_stop(std::shared_ptr<process_state> state, time_point deadline,
                                std::shared_ptr<detail::oneshot<stop_result>> result) {
   stop_result r;
   try {
-    auto stop = detail::stop_until(state, deadline);
+    auto stop = detail::stop_until(state, deadline, deadline + std::chrono::seconds(2));
     r.status = co_await std::move(stop);
+    auto delivery = detail::deliver_output(state, output_linger);
+    co_await std::move(delivery);
   } catch (...) {
     r.error = std::current_exception();
   }
@@ -258,9 +325,20 @@ asio::awaitable<void> run_stop(std::shared_ptr<process_state> state, time_point 
 }
 
 asio::awaitable<exit_status> stop_impl(std::shared_ptr<process_state> state, duration grace) {
-  // The sequence runs on its own: a caller that is cancelled stops waiting, not stopping.
-  auto result = std::make_shared<detail::oneshot<stop_result>>();
-  asio::co_spawn(state->strand, run_stop(state, clock::now() + grace, result), asio::detached);
+  // The sequence runs on its own: a caller that is cancelled stops waiting, not stopping. A
+  // second stop() waits for the first.
+  std::shared_ptr<detail::oneshot<stop_result>> result;
+  bool first = false;
+  {
+    std::lock_guard lock(state->mutex);
+    if (!state->stop_done) {
+      state->stop_done = std::make_shared<detail::oneshot<stop_result>>();
+      first = true;
+    }
+    result = state->stop_done;
+  }
+  if (first)
+    asio::co_spawn(state->strand, run_stop(state, clock::now() + grace, result), asio::detached);
   const stop_result r = co_await result->async_wait(asio::use_awaitable);
   if (r.error)
     std::rethrow_exception(r.error);
@@ -275,18 +353,18 @@ asio::awaitable<std::size_t> read_some_impl(std::shared_ptr<process_state> state
     pipe.start += n;
     co_return n;
   }
-  if (pipe.eof)
+  if (pipe.eof || pipe.closed)
     co_return 0;
   std::error_code ec;
   const std::size_t n =
       co_await pipe.fd->async_read_some(buffer, asio::redirect_error(asio::use_awaitable, ec));
-  if (ec == asio::error::eof) {
+  if (ec == asio::error::eof || pipe.closed) {
     pipe.eof = true;
     co_return 0;
   }
   if (ec)
     throw std::system_error(ec, fmt::format("read {} of {}", to_string(from), state->program));
-  state->last_output.store(clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  detail::touch(*state);
   co_return n;
 }
 
@@ -335,7 +413,9 @@ asio::awaitable<void> write_impl(std::shared_ptr<process_state> state, std::stri
   }
 }
 
-/// Kills the group of a child still running and reaps it: nothing outlives its owner.
+/// Kills the group of a child still running and reaps it: nothing outlives its owner. The
+/// `on_output` readers stop too (something that left the group may hold the pipes open): the
+/// callback may use what the owner's scope held.
 void release(const std::shared_ptr<process_state>& state) noexcept {
   if (!state)
     return;
@@ -343,6 +423,12 @@ void release(const std::shared_ptr<process_state>& state) noexcept {
   try {
     detail::reap(*state);
   } catch (const std::system_error&) {  // reaped by someone else: nothing left to do
+  }
+  if (state->on_output) {
+    try {
+      asio::post(state->strand, [state] { detail::close_output(*state); });
+    } catch (...) {  // the execution context is gone, and its readers with it
+    }
   }
 }
 

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstddef>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -28,6 +29,13 @@ struct output_pipe {
   std::string buffer;
   std::size_t start = 0;  ///< where the unread bytes begin in `buffer`
   bool eof = false;
+  bool closed = false;  ///< closed by vigil: reads see the end of the stream
+};
+
+/// How a stop sequence ended, for whoever awaits it.
+struct stop_result {
+  std::exception_ptr error;
+  exit_status status = exit_status::exited(0);
 };
 
 /// Shared by the child_process, its exit watcher and its output readers.
@@ -50,22 +58,39 @@ struct process_state {
   /// id stay reserved): how it ended, or nullopt when someone else reaped it.
   oneshot<std::optional<exit_status>> exited;
 
-  std::mutex mutex;  ///< guards the three below and every signal sent
+  std::mutex mutex;  ///< guards the four below and every signal sent
   bool reaped = false;
   std::optional<exit_status> status;  ///< once reaped
   std::exception_ptr callback_error;  ///< the first exception `on_output` threw
+  /// The stop sequence under way, if one is: `wait()` then waits for it rather than reaping the
+  /// child while the rest of its group still has to be stopped.
+  std::shared_ptr<oneshot<stop_result>> stop_done;
 
   bool input_piped = false;
   std::optional<asio::posix::stream_descriptor> in;  ///< empty once closed
   output_pipe out;
   output_pipe err;
   std::atomic<clock::rep> last_output{0};
+  /// Called with every chunk read from an output pipe, on the reader's strand (`process_task`
+  /// makes each one a heartbeat); set before any read starts.
+  std::function<void()> on_bytes;
+  /// The `on_output` readers still running (on `strand`), and the end of the last one.
+  int readers = 0;
+  oneshot<bool> output_done;
 
   output_pipe& pipe(output_stream s) noexcept { return s == output_stream::out ? out : err; }
 };
 
-/// Sends `signal` to the child's group (or the child alone); false once it was reaped.
+/// Sends `signal` to the child's group (or the child alone); false once it was reaped. SIGKILL
+/// also goes to the child itself, in case it left its group.
 bool send_signal(process_state& state, int signal);
+
+/// Records output: `last_output`, `on_bytes`.
+void touch(process_state& state);
+
+/// Closes both output pipes: reads end as at the end of the stream. Call it where the reads
+/// run.
+void close_output(process_state& state);
 
 /// Reaps the child (which has exited or was sent SIGKILL) and returns how it ended.
 exit_status reap(process_state& state);
@@ -76,9 +101,15 @@ bool group_alive(int pgid);
 /// True once the child exited, false at `deadline`.
 asio::awaitable<bool> exited_by(std::shared_ptr<process_state> state, time_point deadline);
 
-/// The stop sequence of `child_process::stop()`: SIGTERM, up to `deadline` for the child and
-/// its group to end, SIGKILL, reap. Ignores cancellation.
-asio::awaitable<exit_status> stop_until(std::shared_ptr<process_state> state, time_point deadline);
+/// The stop sequence of `child_process::stop()`: SIGTERM, up to `kill_at` for the child and
+/// its group to end, SIGKILL, the child's exit, up to `give_up_at` for the rest of its group,
+/// reap. Ignores cancellation.
+asio::awaitable<exit_status> stop_until(std::shared_ptr<process_state> state, time_point kill_at,
+                                        time_point give_up_at);
+
+/// With `on_output`: until every line was delivered, or `linger` after the call when something
+/// else holds the pipes open (then the pipes are closed). At once without `on_output`.
+asio::awaitable<void> deliver_output(std::shared_ptr<process_state> state, duration linger);
 
 /// The next line of `from` (see `child_process::read_line`).
 asio::awaitable<std::optional<std::string>> read_line(std::shared_ptr<process_state> state,

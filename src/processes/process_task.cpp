@@ -55,13 +55,13 @@ asio::awaitable<void> read_output(task_context ctx, std::shared_ptr<const proces
   for (;;) {
     std::optional<std::string> line;
     try {
-      line = co_await detail::read_line(state, stream);
+      auto reading = detail::read_line(state, stream);
+      line = co_await std::move(reading);
     } catch (const std::system_error&) {
-      co_return;  // cancelled once the process was gone, or the pipe failed
+      co_return;  // the pipe failed
     }
     if (!line)
-      co_return;
-    ctx.heartbeat();
+      co_return;  // the end of the stream, or closed once the process was gone
     if (cfg->task.output_events)
       report(ctx, event_kind::process_output, part, *line);
     try {
@@ -105,13 +105,25 @@ asio::awaitable<ending> watch(const task_context& ctx, const process_task_config
   }
 }
 
-/// SIGKILL goes out this long before the supervisor's deadline, so that the kill and the
-/// reaping fit inside the grace: a fifth of what is left, at most 100 ms.
-time_point kill_deadline(const task_context& ctx) {
+/// When the cleanup sends SIGKILL, and when it stops waiting (for the rest of the group, for
+/// the last output).
+struct cleanup_plan {
+  time_point kill_at;
+  time_point give_up_at;
+};
+
+/// After the process ended on its own or stalled: the task's `stop_grace` for what is left of
+/// the group. After a stop from the supervisor: SIGKILL a quarter of the time left (at most
+/// 250 ms) before its deadline, everything over an eighth before it, so that the attempt ends
+/// inside the grace instead of being abandoned.
+cleanup_plan plan_cleanup(const task_context& ctx, bool supervisor_stop) {
   const time_point now = clock::now();
-  const time_point deadline = std::min(ctx.stop_deadline(), now + ctx.stop_grace());
+  if (!supervisor_stop || !ctx.stop_requested())
+    return {now + ctx.stop_grace(), now + ctx.stop_grace() + std::chrono::milliseconds(500)};
+  const time_point deadline = ctx.stop_deadline();
   const duration left = std::max(deadline - now, duration::zero());
-  return deadline - std::min<duration>(left / 5, std::chrono::milliseconds(100));
+  const duration reserve = std::min<duration>(left / 4, std::chrono::milliseconds(250));
+  return {deadline - reserve, deadline - reserve / 2};
 }
 
 bool listed(const std::vector<int>& codes, int code) {
@@ -121,8 +133,10 @@ bool listed(const std::vector<int>& codes, int code) {
 asio::awaitable<void> run_attempt(task_context ctx,
                                   std::shared_ptr<const process_task_config> cfg) {
   auto executor = ctx.executor();
-  child_process child = co_await spawn(executor, cfg->process);
+  auto spawning = spawn(executor, cfg->process);
+  child_process child = co_await std::move(spawning);
   const std::shared_ptr<detail::process_state> state = child.state();
+  state->on_bytes = [ctx] { ctx.heartbeat(); };  // any output is progress, lines or not
   report(ctx, event_kind::process_spawned, {},
          fmt::format("pid {}: {}", child.pid(), cfg->process.argv.front()));
   child.close_input();
@@ -152,15 +166,15 @@ asio::awaitable<void> run_attempt(task_context ctx,
     report(ctx, event_kind::attempt_stalled, {},
            fmt::format("no output for {}", detail::to_text(*cfg->task.output_timeout)),
            *cfg->task.output_timeout);
-  const time_point deadline =
-      end == ending::stopped ? kill_deadline(ctx) : clock::now() + ctx.stop_grace();
-  auto stop = detail::stop_until(state, deadline);
+  const cleanup_plan plan = plan_cleanup(ctx, end == ending::stopped);
+  auto stop = detail::stop_until(state, plan.kill_at, plan.give_up_at);
   const exit_status status = co_await std::move(stop);
 
   // The last lines are still in the pipes: read them, unless something that left the group
-  // still holds a pipe open.
+  // still holds a pipe open; then close the pipes, which ends the readers.
   if (reading->running > 0) {
-    asio::steady_timer limit(executor, std::chrono::milliseconds(500));
+    asio::steady_timer limit(
+        executor, std::min(plan.give_up_at, clock::now() + std::chrono::milliseconds(500)));
     auto done = [](std::shared_ptr<readers> r) -> asio::awaitable<void> {
       (void)co_await r->all_done.async_wait(asio::use_awaitable);
     };
@@ -169,10 +183,8 @@ asio::awaitable<void> run_attempt(task_context ctx,
     };
     auto race = detail::first_of(executor, done(reading), sleep(limit));
     (void)co_await std::move(race);
-    for (const output_stream stream : {output_stream::out, output_stream::err})
-      if (auto& fd = state->pipe(stream).fd)
-        fd->cancel();
   }
+  detail::close_output(*state);  // on the readers' strand
 
   switch (end) {
     case ending::stopped:
@@ -209,14 +221,18 @@ task_fn process_task(process_options options, process_task_options task_options)
   auto cfg = std::make_shared<process_task_config>();
   cfg->process_on_output = std::move(options.on_output);
   options.on_output = nullptr;
-  cfg->reads_output = task_options.output_timeout || task_options.output_events ||
-                      task_options.on_output || cfg->process_on_output;
-  if (cfg->reads_output) {
+  if (task_options.output_timeout || task_options.output_events || task_options.on_output ||
+      cfg->process_on_output) {
     if (options.out == stdio::inherit)
       options.out = stdio::pipe;
     if (options.err == stdio::inherit)
       options.err = stdio::pipe;
   }
+  // A pipe nobody reads fills up and blocks the child: whatever is piped is read.
+  cfg->reads_output = options.out == stdio::pipe || options.err == stdio::pipe;
+  if (task_options.output_timeout && !cfg->reads_output)
+    throw std::invalid_argument(
+        "process_task_options::output_timeout needs stdout or stderr: both are stdio::null");
   cfg->process = std::move(options);
   cfg->task = std::move(task_options);
   return [cfg = std::shared_ptr<const process_task_config>(std::move(cfg))](task_context ctx) {

@@ -287,6 +287,8 @@ int open_pidfd(pid_t pid) {
 asio::awaitable<void> watch_exit(std::shared_ptr<process_state> state) {
   asio::steady_timer poll(state->strand);
   for (;;) {
+    if (state->exited.is_set())
+      co_return;  // reaped already: its pid may be another child's by now
     siginfo_t info{};
     const int rc =
         ::waitid(P_PID, static_cast<id_t>(state->pid), &info, WEXITED | WNOHANG | WNOWAIT);
@@ -321,7 +323,8 @@ asio::awaitable<void> forward_output(std::shared_ptr<process_state> state, outpu
   for (;;) {
     std::optional<std::string> line;
     try {
-      line = co_await detail::read_line(state, from);
+      auto reading = detail::read_line(state, from);
+      line = co_await std::move(reading);
     } catch (const std::system_error&) {
       co_return;  // the pipe failed or was closed: nothing more to read
     }
@@ -388,20 +391,31 @@ asio::awaitable<child_process> spawn(asio::any_io_executor executor, process_opt
   out.child.reset();
   err.child.reset();
   status.write.reset();
-  if (const int pidfd = open_pidfd(pid); pidfd >= 0)
-    state->pidfd.emplace(executor, pidfd);
+  // Each descriptor is released to its Asio object only once that object exists: a failing
+  // registration with the reactor leaves it to the unique_fd, which closes it.
+  unique_fd pidfd(open_pidfd(pid));
+  if (pidfd.get() >= 0) {
+    state->pidfd.emplace(executor, pidfd.get());
+    pidfd.release();
+  }
   if (in.parent.get() >= 0) {
     ::fcntl(in.parent.get(), F_SETFL, ::fcntl(in.parent.get(), F_GETFL) | O_NONBLOCK);
-    state->in.emplace(executor, in.parent.release());
+    state->in.emplace(executor, in.parent.get());
+    in.parent.release();
     state->input_piped = true;
   }
-  if (out.parent.get() >= 0)
-    state->out.fd.emplace(executor, out.parent.release());
-  if (err.parent.get() >= 0)
-    state->err.fd.emplace(executor, err.parent.release());
+  if (out.parent.get() >= 0) {
+    state->out.fd.emplace(executor, out.parent.get());
+    out.parent.release();
+  }
+  if (err.parent.get() >= 0) {
+    state->err.fd.emplace(executor, err.parent.get());
+    err.parent.release();
+  }
   asio::co_spawn(state->strand, watch_exit(state), asio::detached);
 
-  asio::posix::stream_descriptor status_pipe(executor, status.read.release());
+  asio::posix::stream_descriptor status_pipe(executor, status.read.get());
+  status.read.release();
   std::array<int, 2> report{};
   std::error_code ec;
   const std::size_t n = co_await asio::async_read(status_pipe, asio::buffer(report),
@@ -418,10 +432,15 @@ asio::awaitable<child_process> spawn(asio::any_io_executor executor, process_opt
   if (ec && ec != asio::error::eof)
     throw std::system_error(ec, fmt::format("spawn {}: reading the exec status", state->program));
   if (state->on_output) {
-    if (state->out.fd)
-      asio::co_spawn(state->strand, forward_output(state, output_stream::out), asio::detached);
-    if (state->err.fd)
-      asio::co_spawn(state->strand, forward_output(state, output_stream::err), asio::detached);
+    state->readers = (state->out.fd ? 1 : 0) + (state->err.fd ? 1 : 0);
+    if (state->readers == 0)
+      state->output_done.set(true);
+    for (const output_stream stream : {output_stream::out, output_stream::err})
+      if (state->pipe(stream).fd)
+        asio::co_spawn(state->strand, forward_output(state, stream), [state](std::exception_ptr) {
+          if (--state->readers == 0)  // on the strand, as both readers
+            state->output_done.set(true);
+        });
   }
   co_return child;
 }
