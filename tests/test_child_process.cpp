@@ -274,6 +274,25 @@ TEST_CASE("on_output gets every line of both streams", "[process]") {
   CHECK(seen == std::vector<std::string>{"stderr: hello", "stdout: hello"});
 }
 
+TEST_CASE("an exception thrown by on_output reaches wait()", "[process]") {
+  asio::io_context io;
+  run(io, [&]() -> asio::awaitable<void> {
+    auto ex = co_await asio::this_coro::executor;
+    vigil::process_options options = piped({"print-then-exit", "0", "hello"});
+    options.on_output = [](output_stream, std::string_view line) {
+      throw std::runtime_error(fmt::format("cannot take {}", line));
+    };
+    vigil::child_process child = co_await vigil::spawn(ex, options);
+    std::string what;
+    try {
+      (void)co_await child.wait();
+    } catch (const std::runtime_error& e) {
+      what = e.what();
+    }
+    CHECK(what == "cannot take hello");
+  }());
+}
+
 TEST_CASE("standard input: write, close, and a closed pipe fails without SIGPIPE", "[process]") {
   asio::io_context io;
   run(io, [&]() -> asio::awaitable<void> {

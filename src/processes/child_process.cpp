@@ -284,6 +284,17 @@ asio::awaitable<exit_status> reap_after_exit(std::shared_ptr<process_state> stat
   co_return detail::reap(*state);
 }
 
+/// What `on_output` threw, for `wait()` to hand to its caller.
+void rethrow_callback_error(process_state& state) {
+  std::exception_ptr error;
+  {
+    std::lock_guard lock(state.mutex);
+    error = state.callback_error;
+  }
+  if (error)
+    std::rethrow_exception(error);
+}
+
 /// How long `wait()` and `stop()` wait for the last lines once the child is gone, when
 /// something it started holds its pipes open.
 constexpr duration output_linger = std::chrono::milliseconds(500);
@@ -294,6 +305,7 @@ asio::awaitable<exit_status> wait_impl(std::shared_ptr<process_state> state) {
   const exit_status status = co_await std::move(reaping);
   auto delivery = detail::deliver_output(state, output_linger);
   co_await std::move(delivery);
+  rethrow_callback_error(*state);
   co_return status;
 }
 
@@ -306,6 +318,7 @@ asio::awaitable<std::optional<exit_status>> wait_for_impl(std::shared_ptr<proces
   const exit_status status = co_await std::move(reaping);
   auto delivery = detail::deliver_output(state, output_linger);
   co_await std::move(delivery);
+  rethrow_callback_error(*state);
   co_return status;
 }
 

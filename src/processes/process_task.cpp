@@ -113,12 +113,12 @@ struct cleanup_plan {
 };
 
 /// After the process ended on its own or stalled: the task's `stop_grace` for what is left of
-/// the group. After a stop from the supervisor: SIGKILL a quarter of the time left (at most
-/// 250 ms) before its deadline, everything over an eighth before it, so that the attempt ends
-/// inside the grace instead of being abandoned.
-cleanup_plan plan_cleanup(const task_context& ctx, bool supervisor_stop) {
+/// the group. Once the supervisor asked for a stop (whatever ended the wait): SIGKILL a quarter
+/// of the time left (at most 250 ms) before its deadline, everything over an eighth before it,
+/// so that the attempt ends inside the grace instead of being abandoned.
+cleanup_plan plan_cleanup(const task_context& ctx) {
   const time_point now = clock::now();
-  if (!supervisor_stop || !ctx.stop_requested())
+  if (!ctx.stop_requested())
     return {now + ctx.stop_grace(), now + ctx.stop_grace() + std::chrono::milliseconds(500)};
   const time_point deadline = ctx.stop_deadline();
   const duration left = std::max(deadline - now, duration::zero());
@@ -166,7 +166,7 @@ asio::awaitable<void> run_attempt(task_context ctx,
     report(ctx, event_kind::attempt_stalled, {},
            fmt::format("no output for {}", detail::to_text(*cfg->task.output_timeout)),
            *cfg->task.output_timeout);
-  const cleanup_plan plan = plan_cleanup(ctx, end == ending::stopped);
+  const cleanup_plan plan = plan_cleanup(ctx);
   auto stop = detail::stop_until(state, plan.kill_at, plan.give_up_at);
   const exit_status status = co_await std::move(stop);
 

@@ -64,6 +64,8 @@ class child_process {
   std::optional<exit_status> status() const;
 
   /// Waits until the process exits and reaps it. Cancellation leaves the process running.
+  /// During a `stop()`, returns what the stop returns, once the whole group is gone. With
+  /// `on_output`, returns once the last line was delivered.
   asio::awaitable<exit_status> wait();
 
   /// As `wait()`, but gives up after `timeout`: `std::nullopt`, and the process keeps running.
@@ -78,7 +80,8 @@ class child_process {
 
   /// The stop sequence: SIGTERM to the group; waits up to `grace` for the child and every
   /// process left in its group to end; then SIGKILL to the group. Returns the child's status
-  /// once it is reaped and its group is gone. Not cancellable: it is the cleanup.
+  /// once it is reaped and its group is gone. Not cancellable: a cancelled caller stops
+  /// waiting, the sequence runs on. A second call waits for the first.
   asio::awaitable<exit_status> stop(duration grace);
 
   /// The next line of a piped output stream without its `\n`; `std::nullopt` at the end of the

@@ -62,7 +62,10 @@ struct process_options {
   /// this many bytes (nothing is lost, memory stays bounded). Positive.
   std::size_t max_line = 64 * 1024;
   /// When set, vigil reads every piped output stream itself and calls this with each line, on
-  /// one strand of the spawn's executor; `read_line()` and `read_some()` are then not available.
+  /// one strand of the spawn's executor; `read_line()` and `read_some()` are then not
+  /// available. `wait()` and `stop()` return once the last line was delivered; it is never
+  /// called once the `child_process` is destroyed. An exception it throws is rethrown by
+  /// `wait()`, and no more lines are delivered to it.
   output_fn on_output{};
 };
 

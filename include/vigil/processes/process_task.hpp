@@ -62,15 +62,16 @@ class process_error : public std::runtime_error {
 /// - Whatever remains of the child's process group when it exits gets SIGTERM, then SIGKILL
 ///   after the task's `stop_grace`: nothing it started outlives the attempt.
 /// - A stop from the supervisor (remove, shutdown, timeout, stall, group restart) sends SIGTERM
-///   to the group and SIGKILL just before the supervisor's grace runs out
-///   (`task_context::stop_deadline()`), so the attempt ends within it.
+///   to the group and SIGKILL a quarter of the time left (at most 250 ms) before the
+///   supervisor's deadline (`task_context::stop_deadline()`), so the attempt ends within it.
 /// - With `output_timeout`, `output_events` or `on_output`, stdout and stderr set to
-///   `stdio::inherit` are piped and read by the task; every chunk read is also a heartbeat
-///   (`task_spec::stall_timeout` sees output as progress). A piped stdin is closed at once.
+///   `stdio::inherit` are piped. Whatever is piped is read by the task (a full pipe never
+///   blocks the child); every chunk read is also a heartbeat (`task_spec::stall_timeout` sees
+///   output as progress). A piped stdin is closed at once.
 ///
 /// Throws `std::invalid_argument` naming the field for unusable options (see
-/// `validate(process_options)`), a non-positive `output_timeout`, or a code both in
-/// `success_codes` and `fatal_codes`.
+/// `validate(process_options)`), a non-positive `output_timeout` or one with both output
+/// streams at `stdio::null`, or a code both in `success_codes` and `fatal_codes`.
 ///
 /// @code
 /// vigil::process_options converter{.argv = {"/usr/bin/convertd", "--port", "7001"}};
