@@ -274,6 +274,20 @@ TEST_CASE("on_output gets every line of both streams", "[process]") {
   CHECK(seen == std::vector<std::string>{"stderr: hello", "stdout: hello"});
 }
 
+namespace {
+
+/// What `child.wait()` throws; "" when it returns.
+asio::awaitable<std::string> what_wait_throws(vigil::child_process& child) {
+  try {
+    (void)co_await child.wait();
+  } catch (const std::exception& e) {
+    co_return e.what();
+  }
+  co_return "";
+}
+
+}  // namespace
+
 TEST_CASE("an exception thrown by on_output reaches wait()", "[process]") {
   asio::io_context io;
   run(io, [&]() -> asio::awaitable<void> {
@@ -283,12 +297,7 @@ TEST_CASE("an exception thrown by on_output reaches wait()", "[process]") {
       throw std::runtime_error(fmt::format("cannot take {}", line));
     };
     vigil::child_process child = co_await vigil::spawn(ex, options);
-    std::string what;
-    try {
-      (void)co_await child.wait();
-    } catch (const std::runtime_error& e) {
-      what = e.what();
-    }
+    const std::string what = co_await what_wait_throws(child);
     CHECK(what == "cannot take hello");
   }());
 }
