@@ -276,17 +276,9 @@ std::shared_ptr<detail::oneshot<stop_result>> stop_under_way(process_state& stat
   return state.stop_done;
 }
 
-/// Reaps the child that exited, unless a stop sequence is under way: that one reaps it once
-/// the rest of the group is gone, and its result is the answer.
-asio::awaitable<exit_status> reap_after_exit(std::shared_ptr<process_state> state) {
-  if (auto stop = stop_under_way(*state)) {
-    const stop_result r = co_await stop->async_wait(asio::use_awaitable);
-    if (r.error)
-      std::rethrow_exception(r.error);
-    co_return r.status;
-  }
-  co_return detail::reap(*state);
-}
+/// How long `wait()` and `stop()` wait for the last lines once the child is gone, when
+/// something it started holds its pipes open.
+constexpr duration output_linger = std::chrono::milliseconds(500);
 
 /// What `on_output` threw, for `wait()` to hand to its caller.
 void rethrow_callback_error(process_state& state) {
@@ -299,18 +291,29 @@ void rethrow_callback_error(process_state& state) {
     std::rethrow_exception(error);
 }
 
-/// How long `wait()` and `stop()` wait for the last lines once the child is gone, when
-/// something it started holds its pipes open.
-constexpr duration output_linger = std::chrono::milliseconds(500);
-
-asio::awaitable<exit_status> wait_impl(std::shared_ptr<process_state> state) {
-  (void)co_await state->exited.async_wait(asio::use_awaitable);
-  auto reaping = reap_after_exit(state);
-  const exit_status status = co_await std::move(reaping);
+/// The end of `wait()` once the child exited: reaps it, unless a stop sequence is under way
+/// (that one reaps it once the rest of the group is gone, and its result is the answer); then
+/// the last lines for `on_output`, and what it threw.
+asio::awaitable<exit_status> finish_wait(std::shared_ptr<process_state> state) {
+  std::optional<exit_status> status;
+  if (auto stop = stop_under_way(*state)) {
+    const stop_result r = co_await stop->async_wait(asio::use_awaitable);
+    if (r.error)
+      std::rethrow_exception(r.error);
+    status = r.status;
+  } else {
+    status = detail::reap(*state);
+  }
   auto delivery = detail::deliver_output(state, output_linger);
   co_await std::move(delivery);
   rethrow_callback_error(*state);
-  co_return status;
+  co_return *status;
+}
+
+asio::awaitable<exit_status> wait_impl(std::shared_ptr<process_state> state) {
+  (void)co_await state->exited.async_wait(asio::use_awaitable);
+  auto finish = finish_wait(state);
+  co_return co_await std::move(finish);
 }
 
 asio::awaitable<std::optional<exit_status>> wait_for_impl(std::shared_ptr<process_state> state,
@@ -318,12 +321,8 @@ asio::awaitable<std::optional<exit_status>> wait_for_impl(std::shared_ptr<proces
   auto exit = detail::exited_by(state, clock::now() + timeout);
   if (!co_await std::move(exit))
     co_return std::nullopt;
-  auto reaping = reap_after_exit(state);
-  const exit_status status = co_await std::move(reaping);
-  auto delivery = detail::deliver_output(state, output_linger);
-  co_await std::move(delivery);
-  rethrow_callback_error(*state);
-  co_return status;
+  auto finish = finish_wait(state);
+  co_return co_await std::move(finish);
 }
 
 /// Runs the stop sequence and hands its end to `result`.
