@@ -27,6 +27,7 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/detail/wait_queue.hpp
     include/vigil/detail/oneshot.hpp
     include/vigil/detail/enum_formatter.hpp
+    include/vigil/detail/task_handle_state.hpp
     include/vigil/detail/attempt_state.hpp
     include/vigil/detail/bus_run_slot.hpp
     include/vigil/detail/first_of.hpp

@@ -44,43 +44,59 @@ enum class task_state : std::uint8_t {
 
 /// A task's last failure: an exception, or an error code from `task_context::fail()` whose
 /// text and exception are made only when asked for, so failing without throwing stays cheap.
+/// The text sits behind a pointer: most tasks never fail, and every idle task pays for the
+/// record's size.
 struct last_failure {
   std::exception_ptr error;
   std::error_code code;
-  std::string text;
 
   void set(std::exception_ptr e, std::string what) {
     error = std::move(e);
     code = {};
-    text = std::move(what);
+    note(std::move(what));
   }
   void set(std::error_code c) {
     error = nullptr;
     code = c;
-    text.clear();
+    if (text_)
+      text_->clear();
   }
-  std::string what() const { return text.empty() && code ? code.message() : text; }
+  /// Replaces the text only (the failure's reason when no exception says it).
+  void note(std::string what) {
+    if (text_)
+      *text_ = std::move(what);
+    else if (!what.empty())
+      text_ = std::make_unique<std::string>(std::move(what));
+  }
+  std::string what() const {
+    if (text_ && !text_->empty())
+      return *text_;
+    return code ? code.message() : std::string();
+  }
   std::exception_ptr exception() const {
     return error || !code ? error : std::make_exception_ptr(std::system_error(code));
   }
+
+ private:
+  std::unique_ptr<std::string> text_;
 };
 
 /// A task as the supervisor strand sees it. Owned by the registry; pending timers and the
 /// in-flight attempt hold it too, so `spec.fn` outlives every attempt it started.
 struct task_record : std::enable_shared_from_this<task_record> {
   task_record(task_spec&& s, asio::any_io_executor task_strand)
-      : handle(std::make_shared<task_handle_state>(std::move(s.name))),
-        name(handle, &handle->name),
-        spec(std::move(s)),
-        executor(std::move(task_strand)) {}
+      : handle(std::make_shared<task_handle_state>(std::move(s.name), std::move(task_strand))),
+        spec(std::move(s)) {}
 
+  const std::string& name() const noexcept { return handle->name; }
+  const asio::any_io_executor& executor() const noexcept { return handle->executor; }
+
+  // The name and the strand live in the handle's state, which the attempts share: a
+  // task_context may outlive the record and must not keep the record, its spec and their
+  // captures alive.
   const std::shared_ptr<task_handle_state> handle;
-  // The name lives in the handle's state, which the attempts share: a task_context may
-  // outlive the record and must not keep the record, its spec and their captures alive.
-  const std::shared_ptr<const std::string> name;
-  const task_spec spec;                  // `spec.name` was moved into the handle
-  const asio::any_io_executor executor;  // the task's own strand
-  std::uint64_t order = 0;               // add order, for list(); set under the registry lock
+  const task_spec spec;     // `spec.name` was moved into the handle
+  std::uint64_t order = 0;  // add order, for list(); set under the registry lock
 
   // Supervisor strand only.
   // Backoff, attempt timeout or stop grace: one at a time. Made on first use: many tasks
@@ -132,7 +148,7 @@ class intensity_window {
 };
 
 struct record_name {
-  const std::string& operator()(const task_record& r) const noexcept { return *r.name; }
+  const std::string& operator()(const task_record& r) const noexcept { return r.name(); }
 };
 
 /// One rethrow per failure: the fatal flag and the text together.
@@ -246,9 +262,9 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     }
     record->handle->outcome.set(
         task_outcome{task_outcome::rejected, nullptr, std::string(refusal), 0});
-    asio::post(strand_, [self = shared_from_this(), name = record->name, refusal] {
-      self->emit(event_kind::task_add_requested, *name);
-      self->emit(event_kind::task_add_failed, *name, 0, {}, refusal);
+    asio::post(strand_, [self = shared_from_this(), handle = record->handle, refusal] {
+      self->emit(event_kind::task_add_requested, handle->name);
+      self->emit(event_kind::task_add_failed, handle->name, 0, {}, refusal);
     });
     return task_handle(record->handle);
   }
@@ -334,14 +350,14 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
         if (e.at == std::chrono::system_clock::time_point{})
           e.at = std::chrono::system_clock::now();  // the same instant on every level
         if (auto parent = up->observer.lock())
-          parent->forward(*up->name, e);
+          parent->forward(up->name(), e);
       }
     }
     bus_.publish(std::move(e));
   }
 
   void report(const attempt_state& attempt, event e) override {
-    e.task = e.task.empty() ? *attempt.name : fmt::format("{}/{}", *attempt.name, e.task);
+    e.task = e.task.empty() ? attempt.name() : fmt::format("{}/{}", attempt.name(), e.task);
     e.attempt = attempt.attempt;
     publish(std::move(e));
   }
@@ -368,7 +384,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       std::lock_guard lock(registry_mutex_);
       ordered.reserve(registry_.size());
       registry_.for_each(
-          [&](const task_record& record) { ordered.emplace_back(record.order, *record.name); });
+          [&](const task_record& record) { ordered.emplace_back(record.order, record.name()); });
     }
     std::sort(ordered.begin(), ordered.end());
     std::vector<std::string> names;
@@ -398,13 +414,13 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       std::shared_ptr<task_record> record;
       {
         std::lock_guard lock(self->registry_mutex_);
-        if (task_record* const found = self->registry_.find(*attempt->name))
+        if (task_record* const found = self->registry_.find(attempt->name()))
           record = found->shared_from_this();
       }
       if (record && record->current == attempt) {
         record->ready = true;
         record->state_since = clock::now();  // running → ready
-        self->emit(event_kind::task_ready, *record->name, attempt->attempt);
+        self->emit(event_kind::task_ready, record->name(), attempt->attempt);
         self->start_in_order();
         self->report_ready_if_all();
       }
@@ -437,7 +453,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     std::vector<task_snapshot> tasks;
     for (const task_record* r = head_; r != nullptr; r = r->next) {
       task_snapshot& t = tasks.emplace_back();
-      t.name = *r->name;
+      t.name = r->name();
       t.attempt = r->attempts;
       t.restarts = r->attempts > 0 ? r->attempts - 1 : 0;
       t.in_state = now - r->state_since;
@@ -483,7 +499,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   /// `attempt_failed` with the failure's text, made only when someone listens.
   void emit_failure(const task_record& record, std::uint32_t attempt) {
     if (heard())
-      emit(event_kind::attempt_failed, *record.name, attempt, {}, record.failure.what());
+      emit(event_kind::attempt_failed, record.name(), attempt, {}, record.failure.what());
   }
 
   // ---- nesting, strand side -----------------------------------------------------------------
@@ -494,7 +510,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   /// The strand half of `attach`: links the parent's attempt and starts the parked children.
   std::shared_ptr<shutdown_state> begin_run(const std::shared_ptr<attempt_state>& attempt,
                                             std::exception_ptr& refusal) {
-    const std::string& task = *attempt->name;
+    const std::string& task = attempt->name();
     std::shared_ptr<shutdown_state> run;
     {
       std::lock_guard lock(registry_mutex_);
@@ -505,7 +521,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
         refusal = std::make_exception_ptr(fatal_error(
             fmt::format("vigil: a supervisor nested in task \"{}\" already runs as task \"{}\"; "
                         "nest each supervisor once",
-                        task, *link_->name)));
+                        task, link_->name())));
       else if (link_ || !accepting_ || shutting_down_)
         refusal = std::make_exception_ptr(std::runtime_error(fmt::format(
             "vigil: the supervisor nested in task \"{}\" is still stopping its previous run",
@@ -530,7 +546,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   }
 
   static bool same_parent(const attempt_state& a, const attempt_state& b) {
-    return *a.name == *b.name && !a.observer.owner_before(b.observer) &&
+    return a.name() == b.name() && !a.observer.owner_before(b.observer) &&
            !b.observer.owner_before(a.observer);
   }
 
@@ -551,7 +567,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (!nested_.load(std::memory_order_relaxed) || record.spec.restart == restart_policy::never)
       return;
     task_spec spec = record.spec;
-    spec.name = *record.name;
+    spec.name = record.name();
     retained_.emplace_back(record.order, std::move(spec));
   }
 
@@ -573,8 +589,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   }
 
   void start_task(const record_ptr& record) {
-    emit(event_kind::task_add_requested, *record->name);
-    emit(event_kind::task_added, *record->name);
+    emit(event_kind::task_add_requested, record->name());
+    emit(event_kind::task_added, record->name());
     link(record.get());
     try_start(record);
   }
@@ -632,12 +648,12 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     ++running_;
     enter(*record, task_state::running, now);
     const std::uint32_t number = ++record->attempts;
-    auto attempt = std::make_shared<attempt_state>(record->name, number, record->executor,
-                                                   weak_from_this(), now, record->spec.stop_grace);
+    auto attempt = std::make_shared<attempt_state>(record->handle, number, weak_from_this(), now,
+                                                   record->spec.stop_grace);
     record->current = attempt;
     record->ready = false;
     record->started_at = now;
-    emit(event_kind::attempt_starting, *record->name, number);
+    emit(event_kind::attempt_starting, record->name(), number);
     watch_attempt(record);
 
     asio::awaitable<void> body;
@@ -661,7 +677,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     // emit to the task's strand, which orders it after this.
     auto slot = attempt->signal.slot();
     asio::co_spawn(
-        asio::require(record->executor, asio::execution::blocking.never),
+        asio::require(record->executor(), asio::execution::blocking.never),
         guarded(std::move(body), std::move(attempt)),
         asio::bind_cancellation_slot(slot, attempt_done{shared_from_this(), record, number}));
   }
@@ -734,15 +750,15 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     };
 
     if (record->stop_requested) {
-      emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, attempt->what);
+      emit(event_kind::attempt_canceled, record->name(), attempt->attempt, {}, attempt->what);
       finish(record, task_outcome::canceled);
     } else if (group_stop) {  // stopped for a group restart: it starts again with the group
-      emit(event_kind::attempt_canceled, *record->name, attempt->attempt, {}, attempt->what);
+      emit(event_kind::attempt_canceled, record->name(), attempt->attempt, {}, attempt->what);
       hold(record);
     } else if (attempt->cut_short) {  // timed out or stalled: recorded when it was detected
       after_failure(record, ran_for, now);
     } else if (!failed) {
-      emit(event_kind::attempt_succeeded, *record->name, attempt->attempt);
+      emit(event_kind::attempt_succeeded, record->name(), attempt->attempt);
       record->streak = 0;
       if (record->spec.restart == restart_policy::always)
         schedule_restart(record, record->spec.backoff.delay(1, rng_), {}, now);
@@ -782,7 +798,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       record->streak = 0;
     ++record->streak;
     if (record->spec.max_retries && record->streak > *record->spec.max_retries) {
-      emit(event_kind::retries_exhausted, *record->name, record->attempts, {},
+      emit(event_kind::retries_exhausted, record->name(), record->attempts, {},
            fmt::format("gave up after {} consecutive failures (max_retries {})", record->streak,
                        *record->spec.max_retries));
       finish(record, task_outcome::failed);
@@ -811,7 +827,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
 
   void restart_group(const record_ptr& failed, duration delay, std::string note) {
     hold(failed);
-    emit(event_kind::backoff_scheduled, *failed->name, failed->attempts + 1, delay,
+    emit(event_kind::backoff_scheduled, failed->name(), failed->attempts + 1, delay,
          std::move(note));
     const time_point at = clock::now() + delay;
     group_restart_at_ = group_pending_ ? std::max(group_restart_at_, at) : at;
@@ -878,7 +894,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void hold(const record_ptr& record) {
     if (record->spec.restart == restart_policy::never) {
       if (record->failure.what().empty())
-        record->failure.text = "stopped with its group";
+        record->failure.note("stopped with its group");
       finish(record, task_outcome::canceled);
       return;
     }
@@ -916,7 +932,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void schedule_restart(const record_ptr& record, duration delay, std::string note,
                         time_point now) {
     enter(*record, task_state::backoff, now);
-    emit(event_kind::backoff_scheduled, *record->name, record->attempts + 1, delay, note);
+    emit(event_kind::backoff_scheduled, record->name(), record->attempts + 1, delay, note);
     if (delay <= duration::zero()) {
       try_start(record, now);  // no timer (and no timerfd update) for an immediate restart
       return;
@@ -972,7 +988,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     const auto& attempt = record->current;
     attempt->cut_short = std::make_exception_ptr(std::system_error(make_error_code(code), reason));
     record->failure.set(attempt->cut_short, reason);  // kept even if abandoned later
-    emit(kind, *record->name, attempt->attempt, limit, std::move(reason));
+    emit(kind, record->name(), attempt->attempt, limit, std::move(reason));
     enter(*record, task_state::stopping);
     request_stop(*attempt, clock::now() + record->spec.stop_grace);
     arm(record, clock::now() + record->spec.stop_grace,
@@ -991,7 +1007,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void remove_task(const record_ptr& record) {
     if (record->state == task_state::finished || record->stop_requested)
       return;
-    emit(event_kind::task_remove_requested, *record->name, record->attempts);
+    emit(event_kind::task_remove_requested, record->name(), record->attempts);
     stop_task(record, record->spec.stop_grace);
     start_in_order();  // a child that never got ready no longer holds back later ones
     report_ready_if_all();
@@ -1030,7 +1046,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   static void request_stop(attempt_state& attempt, time_point deadline) {
     attempt.stop_deadline.store(deadline.time_since_epoch().count(), std::memory_order_relaxed);
     attempt.stop.store(true, std::memory_order_release);
-    asio::post(attempt.executor, [attempt = attempt.shared_from_this()] {
+    asio::post(attempt.executor(), [attempt = attempt.shared_from_this()] {
       attempt->signal.emit(asio::cancellation_type::terminal);
     });
   }
@@ -1039,10 +1055,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (!record->current)
       return;
     const duration grace = record->spec.stop_grace;
-    emit(event_kind::grace_exceeded, *record->name, record->current->attempt, grace,
-         fmt::format("{} ignored cancellation for {}", *record->name, to_text(grace)));
+    emit(event_kind::grace_exceeded, record->name(), record->current->attempt, grace,
+         fmt::format("{} ignored cancellation for {}", record->name(), to_text(grace)));
     if (shutting_down_)
-      shutdown_abandoned_.emplace_back(record->order, *record->name);
+      shutdown_abandoned_.emplace_back(record->order, record->name());
     abandon(record, grace);
     if (record == stopping_now_) {
       stopping_now_.reset();
@@ -1060,7 +1076,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       record->current.reset();
       --running_;
     }
-    record->failure.text = fmt::format("ignored cancellation past its grace of {}", to_text(grace));
+    record->failure.note(fmt::format("ignored cancellation past its grace of {}", to_text(grace)));
     finish(record, task_outcome::abandoned);
   }
 
@@ -1079,10 +1095,10 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (kind == task_outcome::canceled && outcome.reason.empty())
       outcome.reason = shutting_down_ ? "shutdown" : "removed";
     if (heard()) {
-      emit(event_kind::task_finished, *record->name, record->attempts, {},
+      emit(event_kind::task_finished, record->name(), record->attempts, {},
            outcome.reason.empty() ? std::string(to_string(kind))
                                   : fmt::format("{}: {}", to_string(kind), outcome.reason));
-      emit(event_kind::task_removed, *record->name, record->attempts);
+      emit(event_kind::task_removed, record->name(), record->attempts);
     }
     // One critical section: whoever sees the name gone also sees the outcome, and whoever
     // sees the outcome can add the name again.
@@ -1117,11 +1133,11 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   void escalate(const record_ptr& record, bool by_classify) {
     const std::string why =
         by_classify
-            ? fmt::format("{} escalated its failure: {}", *record->name, record->failure.what())
+            ? fmt::format("{} escalated its failure: {}", record->name(), record->failure.what())
             : fmt::format("more than {} restarts within {} (last failure of {}: {})",
                           options_.intensity->max_restarts, to_text(options_.intensity->period),
-                          *record->name, record->failure.what());
-    emit(event_kind::intensity_exceeded, *record->name, record->attempts,
+                          record->name(), record->failure.what());
+    emit(event_kind::intensity_exceeded, record->name(), record->attempts,
          by_classify ? duration{} : options_.intensity->period, why);
     if (!escalation_)
       escalation_ = std::make_exception_ptr(
@@ -1187,7 +1203,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     if (shutdown_finished_)
       return;
     for (task_record* r = head_; r != nullptr; r = r->next)
-      shutdown_abandoned_.emplace_back(r->order, *r->name);
+      shutdown_abandoned_.emplace_back(r->order, r->name());
     emit(event_kind::grace_exceeded, {}, 0, options_.shutdown_grace, abandoned_names());
     for (const auto& queued : stop_queue_)
       queued->queued_for_stop = false;

@@ -48,14 +48,14 @@ class task_context {
       : state_(std::move(state)) {}
 
   /// The task's name.
-  const std::string& name() const noexcept { return *state_->name; }
+  const std::string& name() const noexcept { return state_->name(); }
 
   /// This attempt's number: 1 for the first, counting every attempt of the task.
   std::uint32_t attempt() const noexcept { return state_->attempt; }
 
   /// The executor the attempt runs on: a strand of its own on the supervisor's execution
   /// context. Create the attempt's I/O objects and timers on it.
-  const asio::any_io_executor& executor() const noexcept { return state_->executor; }
+  const asio::any_io_executor& executor() const noexcept { return state_->executor(); }
 
   /// Records progress (one relaxed atomic store): the stall watchdog restarts an attempt that
   /// stays silent longer than `task_spec::stall_timeout`.

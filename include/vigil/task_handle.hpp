@@ -3,7 +3,7 @@
 /// @file
 /// The caller's side of a supervised task: wait for its final outcome.
 
-#include <vigil/detail/oneshot.hpp>
+#include <vigil/detail/task_handle_state.hpp>
 #include <vigil/task_outcome.hpp>
 
 #include <asio/awaitable.hpp>
@@ -16,11 +16,6 @@ namespace vigil {
 
 namespace detail {
 class supervisor_core;
-struct task_handle_state {
-  explicit task_handle_state(std::string task_name) : name(std::move(task_name)) {}
-  const std::string name;
-  oneshot<task_outcome> outcome;
-};
 }  // namespace detail
 
 /// Returned by `supervisor::add`: the way to learn how a task ended.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <vigil/chrono.hpp>
+#include <vigil/detail/task_handle_state.hpp>
 #include <vigil/event.hpp>
 
 #include <asio/any_io_executor.hpp>
@@ -36,19 +37,17 @@ class attempt_observer {
 /// One attempt of one task, shared by the supervisor, the attempt's completion handler and every
 /// copy of its `task_context`. One allocation per attempt.
 struct attempt_state : std::enable_shared_from_this<attempt_state> {
-  attempt_state(std::shared_ptr<const std::string> task_name, std::uint32_t number,
-                asio::any_io_executor task_executor, std::weak_ptr<attempt_observer> watcher,
-                time_point started = clock::now(), duration grace = std::chrono::seconds(5))
-      : name(std::move(task_name)),
+  attempt_state(std::shared_ptr<const task_handle_state> of_task, std::uint32_t number,
+                std::weak_ptr<attempt_observer> watcher, time_point started = clock::now(),
+                duration grace = std::chrono::seconds(5))
+      : task(std::move(of_task)),
         attempt(number),
-        executor(std::move(task_executor)),
         observer(std::move(watcher)),
         stop_grace(grace),
         last_heartbeat(started.time_since_epoch().count()) {}
 
-  const std::shared_ptr<const std::string> name;
+  const std::shared_ptr<const task_handle_state> task;  ///< its name and strand
   const std::uint32_t attempt;
-  const asio::any_io_executor executor;  ///< the task's strand: the attempt runs here
   const std::weak_ptr<attempt_observer> observer;
   const duration stop_grace;  ///< the task's `stop_grace`
 
@@ -58,7 +57,11 @@ struct attempt_state : std::enable_shared_from_this<attempt_state> {
   std::atomic<bool> ready{false};  ///< `task_context::ready()` was called
   std::atomic<clock::rep> last_heartbeat;
 
-  /// Bound to the attempt's `co_spawn`; emitted only on `executor` (Asio's thread rules).
+  const std::string& name() const noexcept { return task->name; }
+  /// The task's strand: the attempt runs here.
+  const asio::any_io_executor& executor() const noexcept { return task->executor; }
+
+  /// Bound to the attempt's `co_spawn`; emitted only on `executor()` (Asio's thread rules).
   asio::cancellation_signal signal;
   /// Supervisor strand only: set when the supervisor cut the attempt short (timeout, stall);
   /// the failure the attempt ends with, whatever it returns.
