@@ -27,6 +27,7 @@
 #include <mutex>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 namespace vigil {
 namespace detail {
@@ -115,7 +116,7 @@ struct task_record : std::enable_shared_from_this<task_record> {
   std::shared_ptr<attempt_state> current;  // the attempt in flight, if any
   last_failure failure;
   task_record* prev = nullptr;  // registry in add order (the strand's view)
-  task_record* next = nullptr;
+  task_record* next = nullptr;  // before the strand saw the add: the queue of adds (under the lock)
 };
 
 /// Restarts within the intensity period: a ring of the last `max_restarts` timestamps,
@@ -255,8 +256,12 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
         refusal = "already_exists";
       else {
         record->order = next_order_++;
-        // Posted under the lock: the strand sees adds and the shutdown in the order they won it.
-        asio::post(strand_, [self = shared_from_this(), record] { self->start_task(record); });
+        // Queued and posted under the lock: the strand sees adds, removes and the shutdown in
+        // the order they won it. One post per burst of adds, not one per task.
+        if (added_head_ == nullptr)
+          asio::post(strand_, [self = shared_from_this()] { self->start_added(); });
+        (added_tail_ != nullptr ? added_tail_->next : added_head_) = record.get();
+        added_tail_ = record.get();
         return task_handle(record->handle);
       }
     }
@@ -586,6 +591,22 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     }
     retained_.clear();
     return records;
+  }
+
+  /// Starts the tasks added since the last call, in add order. Until the strand takes them
+  /// they are chained through `next` (the registry keeps them alive): no allocation per add.
+  void start_added() {
+    task_record* added = nullptr;
+    {
+      std::lock_guard lock(registry_mutex_);
+      added = std::exchange(added_head_, nullptr);
+      added_tail_ = nullptr;
+    }
+    while (added != nullptr) {
+      task_record* const following = std::exchange(added->next, nullptr);
+      start_task(added->shared_from_this());
+      added = following;
+    }
   }
 
   void start_task(const record_ptr& record) {
@@ -1340,6 +1361,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
   bool accepting_ = true;
   bool retired_ = false;  // the supervisor object is gone: no run after this one
   std::uint64_t next_order_ = 0;
+  task_record* added_head_ = nullptr;  // registered, not yet seen by the strand (start_added)
+  task_record* added_tail_ = nullptr;
   wait_queue<bool> empty_waiters_{registry_mutex_};
 
   // Supervisor strand only.
