@@ -244,6 +244,22 @@ asio::awaitable<std::optional<std::string>> read_line(std::shared_ptr<process_st
   }
 }
 
+asio::awaitable<void> for_each_line(std::shared_ptr<process_state> state, output_stream from,
+                                    std::function<void(const std::string&)> on_line) {
+  for (;;) {
+    std::optional<std::string> line;
+    try {
+      auto reading = read_line(state, from);
+      line = co_await std::move(reading);
+    } catch (const std::system_error&) {
+      co_return;  // the pipe failed or was closed: nothing more to read
+    }
+    if (!line)
+      co_return;  // the end of the stream, or closed once the process was gone
+    on_line(*line);
+  }
+}
+
 }  // namespace detail
 
 namespace {

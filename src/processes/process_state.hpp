@@ -115,4 +115,10 @@ asio::awaitable<void> deliver_output(std::shared_ptr<process_state> state, durat
 asio::awaitable<std::optional<std::string>> read_line(std::shared_ptr<process_state> state,
                                                       output_stream from);
 
+/// Hands each line of `from` to `on_line` until the stream ends or its pipe fails: the loop of
+/// `on_output` and of `process_task`'s readers, which read even when nobody wants the lines, so
+/// the child never blocks on a full pipe.
+asio::awaitable<void> for_each_line(std::shared_ptr<process_state> state, output_stream from,
+                                    std::function<void(const std::string&)> on_line);
+
 }  // namespace vigil::detail

@@ -51,29 +51,21 @@ struct readers {
 asio::awaitable<void> read_output(task_context ctx, std::shared_ptr<const process_task_config> cfg,
                                   std::shared_ptr<detail::process_state> state,
                                   output_stream stream) {
-  const std::string part(to_string(stream));
-  for (;;) {
-    std::optional<std::string> line;
-    try {
-      auto reading = detail::read_line(state, stream);
-      line = co_await std::move(reading);
-    } catch (const std::system_error&) {
-      co_return;  // the pipe failed
-    }
-    if (!line)
-      co_return;  // the end of the stream, or closed once the process was gone
+  auto deliver = [ctx, cfg, stream,
+                  part = std::string(to_string(stream))](const std::string& line) {
     if (cfg->task.output_events)
-      report(ctx, event_kind::process_output, part, *line);
+      report(ctx, event_kind::process_output, part, line);
     try {
       if (cfg->task.on_output)
-        cfg->task.on_output(ctx.name(), stream, *line);
+        cfg->task.on_output(ctx.name(), stream, line);
       if (cfg->process_on_output)
-        cfg->process_on_output(stream, *line);
+        cfg->process_on_output(stream, line);
     } catch (...) {
       report(ctx, event_kind::subscriber_panicked, part,
              fmt::format("on_output threw: {}", detail::to_text(std::current_exception())));
     }
-  }
+  };
+  return detail::for_each_line(std::move(state), stream, std::move(deliver));
 }
 
 /// How the wait for the process ended.

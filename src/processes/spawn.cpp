@@ -319,28 +319,20 @@ asio::awaitable<void> watch_exit(std::shared_ptr<process_state> state) {
 
 /// Calls `on_output` with every line of one stream until its end.
 asio::awaitable<void> forward_output(std::shared_ptr<process_state> state, output_stream from) {
-  bool calling = true;
-  for (;;) {
-    std::optional<std::string> line;
-    try {
-      auto reading = detail::read_line(state, from);
-      line = co_await std::move(reading);
-    } catch (const std::system_error&) {
-      co_return;  // the pipe failed or was closed: nothing more to read
-    }
-    if (!line)
-      co_return;
+  // After a throw the lines are still read (and dropped): wait() rethrows the first exception.
+  auto forward = [state, from, calling = true](const std::string& line) mutable {
     if (!calling)
-      continue;  // drained, so the child never blocks on a full pipe
+      return;
     try {
-      state->on_output(from, *line);
+      state->on_output(from, line);
     } catch (...) {
       calling = false;
       std::lock_guard lock(state->mutex);
       if (!state->callback_error)
         state->callback_error = std::current_exception();
     }
-  }
+  };
+  return for_each_line(state, from, std::move(forward));
 }
 
 }  // namespace
