@@ -106,3 +106,43 @@ TEST_CASE("a queued task can be removed before it ever starts", "[supervisor][co
   harness h(options);
   h.run(queue_order_and_removal(h, gate{}));
 }
+
+namespace {
+
+asio::awaitable<void> note_start(vigil::task_context, bool* started) {
+  *started = true;
+  co_return;
+}
+
+}  // namespace
+
+// Asio 1.22's co_spawn runs a coroutine inline up to its first suspension when it can, even onto
+// another strand: a task's first steps would then run inside the supervisor's handler and hold
+// up its strand. Two tasks started by one handler tell: the second's task_fn is called by the
+// same handler, after the first attempt was spawned and before that handler returns.
+TEST_CASE("an attempt's body starts from its task's strand, never inside the supervisor's handler",
+          "[supervisor][concurrency]") {
+  asio::io_context io;  // one thread, this one: the order below is deterministic
+  vigil::supervisor sup{io.get_executor()};
+  bool first_started = false;
+  bool second_started = false;
+  std::optional<bool> first_started_when_second_made;
+  asio::post(io, [&] {
+    sup.add(
+        {.name = "first",
+         .fn = [&](vigil::task_context ctx) { return note_start(std::move(ctx), &first_started); },
+         .restart = vigil::restart_policy::never});
+    sup.add({.name = "second",
+             .fn =
+                 [&](vigil::task_context ctx) {
+                   first_started_when_second_made = first_started;
+                   return note_start(std::move(ctx), &second_started);
+                 },
+             .restart = vigil::restart_policy::never});
+  });
+  io.run_for(std::chrono::seconds(10));
+  REQUIRE(first_started_when_second_made.has_value());
+  CHECK_FALSE(*first_started_when_second_made);
+  CHECK(first_started);
+  CHECK(second_started);
+}
