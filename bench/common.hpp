@@ -6,7 +6,8 @@
 // summary line
 //   <figure>: vigil X <unit>, asio Y <unit>, ratio R
 // where X and Y are medians and R is oriented so that higher is better for vigil (each figure
-// says whether it is vigil/asio throughput or asio/vigil cost).
+// says whether it is vigil/asio throughput or asio/vigil cost). `lifecycle_floor` runs no vigil
+// code: it prints `shape` where the others print `vigil`.
 
 #include <fmt/format.h>
 
