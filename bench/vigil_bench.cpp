@@ -33,6 +33,7 @@ constexpr figure figure_table[] = {
     {"lifecycle", bench::lifecycle, "add -> run -> done of 1M trivial tasks"},
     {"lifecycle_floor", bench::lifecycle_floor, "lifecycle through a bare strand-per-task shape"},
     {"start_idle", bench::start_idle, "start 100K idle tasks (24 h timer each)"},
+    {"start_idle_floor", bench::start_idle_floor, "start_idle through the same bare shape"},
     {"memory", bench::memory, "bytes per idle task (peak RSS, fresh processes)"},
     {"shutdown", bench::shutdown, "stop 100K idle tasks (exceptions, then error codes)"},
     {"restart_throw", bench::restart_throw, "100 throwing tasks restarted at once, 10 s"},
@@ -48,7 +49,7 @@ int usage(int status) {
              "  --quick  sizes and durations ~100x smaller (smoke test)\n"
              "figures:\n");
   for (const figure& f : figure_table)
-    fmt::print(status == 0 ? stdout : stderr, "  {:<16} {}\n", f.name, f.what);
+    fmt::print(status == 0 ? stdout : stderr, "  {:<17} {}\n", f.name, f.what);
   return status;
 }
 

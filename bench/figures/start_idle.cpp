@@ -24,8 +24,6 @@
 
 namespace bench {
 
-namespace {
-
 double vigil_start_seconds(std::size_t n) {
   asio::io_context io;
   vigil::supervisor sup{io.get_executor()};
@@ -69,8 +67,6 @@ double asio_start_seconds(std::size_t n) {
          fleet.started, n);
   return seconds_between(t0, t1);
 }
-
-}  // namespace
 
 void start_idle(const options& opt) {
   const std::size_t n = opt.size(100'000);
