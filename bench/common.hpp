@@ -6,8 +6,9 @@
 // summary line
 //   <figure>: vigil X <unit>, asio Y <unit>, ratio R
 // where X and Y are medians and R is oriented so that higher is better for vigil (each figure
-// says whether it is vigil/asio throughput or asio/vigil cost). `lifecycle_floor` runs no vigil
-// code: it prints `shape` where the others print `vigil`.
+// says whether it is vigil/asio throughput or asio/vigil cost). The floor figures
+// (`lifecycle_floor`, `start_idle_floor`) compare vigil's bare shape with raw Asio: they print
+// `shape` in its place.
 
 #include <fmt/format.h>
 

@@ -11,8 +11,8 @@ namespace bench {
 
 void lifecycle(const options& opt);         // (1) add -> run -> done of 1 M trivial tasks
 void lifecycle_floor(const options& opt);   // (1b) the same work through vigil's bare shape
-void start_idle_floor(const options& opt);  // (2b) the same for start_idle
 void start_idle(const options& opt);        // (2) start 100 K idle tasks
+void start_idle_floor(const options& opt);  // (2b) the same for start_idle
 void memory(const options& opt);            // (3) bytes per idle task, fresh processes
 void shutdown(const options& opt);          // (4) stop 100 K idle tasks, both cancellation styles
 void restart_throw(const options& opt);     // (5) crash -> restart with a throwing task, 10 s
