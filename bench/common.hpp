@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -96,34 +97,59 @@ inline double cost_ratio(double vigil, double asio) {
   return vigil > 0 ? asio / vigil : 0.0;
 }
 
+/// One side of a measurement: its name and a function that makes one measurement.
+struct side {
+  std::string_view name;
+  std::function<double()> measure;
+};
+
+/// Runs the sides in turn, `reps` rounds, prints every round as
+/// `  <label> rep <i>: <name> X <unit>, ...` and returns each side's median, in the sides'
+/// order. Interleaved, so that a slower stretch of the machine hits every side alike. With
+/// `warm_up`, one more round runs first and is printed but not counted: it grows the heap to
+/// the size the work needs (see `keep_heap_warm`), so that no side pays first-touch page
+/// faults the others do not.
+inline std::vector<double> measure_sides(std::string_view label, std::string_view unit, int reps,
+                                         bool warm_up, const std::vector<side>& sides) {
+  auto round = [&] {
+    std::vector<double> values;
+    for (const side& s : sides)
+      values.push_back(s.measure());
+    return values;
+  };
+  auto line = [&](const std::vector<double>& values) {
+    std::string text;
+    for (std::size_t i = 0; i < sides.size(); ++i)
+      text += fmt::format("{}{} {} {}", i == 0 ? "" : ", ", sides[i].name, number(values[i]), unit);
+    return text;
+  };
+  if (warm_up)
+    fmt::print("  {} warm-up: {} (not counted)\n", label, line(round()));
+  std::vector<std::vector<double>> values(sides.size());
+  for (int rep = 1; rep <= reps; ++rep) {
+    const std::vector<double> measured = round();
+    fmt::print("  {} rep {}: {}\n", label, rep, line(measured));
+    for (std::size_t i = 0; i < sides.size(); ++i)
+      values[i].push_back(measured[i]);
+  }
+  std::vector<double> medians;
+  for (auto& side_values : values)
+    medians.push_back(median(std::move(side_values)));
+  return medians;
+}
+
 /// The medians of one measurement.
 struct medians {
   double vigil = 0;
   double asio = 0;
 };
 
-/// Runs `vigil_rep()` and `asio_rep()` (each returns one measurement in `unit`), alternating,
-/// `reps` times each, prints every repetition and returns the medians. With `warm_up`, one
-/// more round runs first and is printed but not counted: it grows the heap to the size the
-/// work needs (see `keep_heap_warm`), so that neither side pays first-touch page faults the
-/// other does not.
-template <typename VigilRep, typename AsioRep>
-medians measure(std::string_view label, std::string_view unit, int reps, bool warm_up,
-                VigilRep vigil_rep, AsioRep asio_rep) {
-  if (warm_up) {
-    const double v = vigil_rep();
-    const double a = asio_rep();
-    fmt::print("  {} warm-up: vigil {} {}, asio {} {} (not counted)\n", label, number(v), unit,
-               number(a), unit);
-  }
-  std::vector<double> vigil_values;
-  std::vector<double> asio_values;
-  for (int rep = 1; rep <= reps; ++rep) {
-    vigil_values.push_back(vigil_rep());
-    asio_values.push_back(asio_rep());
-    print_rep(label, rep, vigil_values.back(), asio_values.back(), unit);
-  }
-  return {median(vigil_values), median(asio_values)};
+/// `measure_sides` for the usual two sides, vigil first.
+inline medians measure(std::string_view label, std::string_view unit, int reps, bool warm_up,
+                       std::function<double()> vigil_rep, std::function<double()> asio_rep) {
+  const auto m = measure_sides(label, unit, reps, warm_up,
+                               {{"vigil", std::move(vigil_rep)}, {"asio", std::move(asio_rep)}});
+  return {m[0], m[1]};
 }
 
 /// Makes glibc keep the memory the process frees (no trimming of the heap's top, no mmap below

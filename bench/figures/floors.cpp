@@ -31,10 +31,8 @@
 #include <asio/strand.hpp>
 
 #include <exception>
-#include <functional>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 namespace bench {
@@ -132,47 +130,19 @@ double shape_start_seconds(std::size_t n) {
   return seconds_between(t0, t1);
 }
 
-/// One side of a floor figure: its name and one measurement in tasks/s.
-struct side {
-  std::string_view name;
-  std::function<double()> rate;
-  std::vector<double> values{};
-};
-
-/// Runs the sides interleaved (with one uncounted round first when warming up), prints each
-/// repetition and returns the medians, in the sides' order.
-std::vector<double> run_sides(const options& opt, std::string_view label,
-                              std::vector<side>& sides) {
-  if (opt.warm_up())
-    for (side& s : sides)
-      s.rate();
-  for (int rep = 1; rep <= repetitions; ++rep) {
-    std::string line = fmt::format("  {} rep {}:", label, rep);
-    for (side& s : sides) {
-      s.values.push_back(s.rate());
-      line += fmt::format(" {} {} tasks/s,", s.name, number(s.values.back()));
-    }
-    line.back() = '\n';
-    fmt::print("{}", line);
-  }
-  std::vector<double> medians;
-  for (const side& s : sides)
-    medians.push_back(median(s.values));
-  return medians;
-}
-
 }  // namespace
 
 void lifecycle_floor(const options& opt) {
   const std::size_t n = opt.size(1'000'000);
   auto rate = [n](double seconds) { return static_cast<double>(n) / seconds; };
-  std::vector<side> sides{
-      {"shape", [&] { return rate(shape_lifecycle_seconds(n, true)); }},
-      {"vigil", [&] { return rate(vigil_lifecycle_seconds(n)); }},
-      {"asio", [&] { return rate(asio_lifecycle_seconds(n)); }},
-      {"shape without its strand", [&] { return rate(shape_lifecycle_seconds(n, false)); }},
-  };
-  const auto m = run_sides(opt, count_label(n) + " tasks", sides);
+  const auto m = measure_sides(
+      count_label(n) + " tasks", "tasks/s", repetitions, opt.warm_up(),
+      {
+          {"shape", [&] { return rate(shape_lifecycle_seconds(n, true)); }},
+          {"vigil", [&] { return rate(vigil_lifecycle_seconds(n)); }},
+          {"asio", [&] { return rate(asio_lifecycle_seconds(n)); }},
+          {"shape without its strand", [&] { return rate(shape_lifecycle_seconds(n, false)); }},
+      });
   fmt::print(
       "lifecycle_floor: shape {} tasks/s, asio {} tasks/s, ratio {:.2f} (vigil {} tasks/s, "
       "{:.2f} of the shape; the shape without its strand {} tasks/s, {:.2f} of asio)\n",
@@ -184,12 +154,13 @@ void lifecycle_floor(const options& opt) {
 void start_idle_floor(const options& opt) {
   const std::size_t n = opt.size(100'000);
   auto rate = [n](double seconds) { return static_cast<double>(n) / seconds; };
-  std::vector<side> sides{
-      {"shape", [&] { return rate(shape_start_seconds(n)); }},
-      {"vigil", [&] { return rate(vigil_start_seconds(n)); }},
-      {"asio", [&] { return rate(asio_start_seconds(n)); }},
-  };
-  const auto m = run_sides(opt, count_label(n) + " idle tasks", sides);
+  const auto m =
+      measure_sides(count_label(n) + " idle tasks", "tasks/s", repetitions, opt.warm_up(),
+                    {
+                        {"shape", [&] { return rate(shape_start_seconds(n)); }},
+                        {"vigil", [&] { return rate(vigil_start_seconds(n)); }},
+                        {"asio", [&] { return rate(asio_start_seconds(n)); }},
+                    });
   fmt::print(
       "start_idle_floor: shape {} tasks/s, asio {} tasks/s, ratio {:.2f} (vigil {} "
       "tasks/s, {:.2f} of the shape)\n",
