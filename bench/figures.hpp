@@ -15,6 +15,7 @@ void start_idle(const options& opt);        // (2) start 100 K idle tasks
 void start_idle_floor(const options& opt);  // (2b) the same for start_idle
 void memory(const options& opt);            // (3) bytes per idle task, fresh processes
 void shutdown(const options& opt);          // (4) stop 100 K idle tasks, both cancellation styles
+void shutdown_floor(const options& opt);    // (4b) the same with error codes, the bare shape
 void restart_throw(const options& opt);     // (5) crash -> restart with a throwing task, 10 s
 void restart_error(const options& opt);     // (6) the same, failing without throwing
 void fanout(const options& opt);            // (7) events to 8 subscribers
@@ -30,6 +31,13 @@ double asio_lifecycle_seconds(std::size_t n);
 /// `start_idle_floor`.
 double vigil_start_seconds(std::size_t n);
 double asio_start_seconds(std::size_t n);
+
+enum class cancel_style;  // workloads.hpp
+
+/// shutdown.cpp: milliseconds from the stop request to the last of `n` idle tasks ended.
+/// Shared with `shutdown_floor`.
+double vigil_shutdown_ms(std::size_t n, cancel_style style);
+double asio_shutdown_ms(std::size_t n, cancel_style style);
 
 /// memory.cpp: the hidden subcommand `memory-child <vigil|asio> <n>` run in a fresh process by
 /// `memory`: prints `bytes_per_task <B>` and returns the exit status.

@@ -36,6 +36,7 @@ constexpr figure figure_table[] = {
     {"start_idle_floor", bench::start_idle_floor, "start_idle through the same bare shape"},
     {"memory", bench::memory, "bytes per idle task (peak RSS, fresh processes)"},
     {"shutdown", bench::shutdown, "stop 100K idle tasks (exceptions, then error codes)"},
+    {"shutdown_floor", bench::shutdown_floor, "shutdown_error_codes through the same bare shape"},
     {"restart_throw", bench::restart_throw, "100 throwing tasks restarted at once, 10 s"},
     {"restart_error", bench::restart_error, "100 tasks failing without throwing, 10 s"},
     {"fanout", bench::fanout, "1M events to 8 subscribers"},

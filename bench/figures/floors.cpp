@@ -1,14 +1,16 @@
-// (1b) lifecycle_floor and (2b) start_idle_floor: what the ratio targets allow, measured.
+// (1b) lifecycle_floor, (2b) start_idle_floor and (4b) shutdown_floor: what the ratio targets
+// allow, measured.
 //
 // vigil gives every task its own strand (an attempt's cancellation is emitted there, so it
 // never races the attempt's operations on a multi-threaded io_context), catches a failure
 // where it is thrown, and reports the end to the supervisor's strand. These figures build
 // just that shape in raw Asio, with nothing else (no registry, no events, no policy), and run
-// `lifecycle`'s and `start_idle`'s work through it. Per task, the shape makes a shared record
-// holding the task's name (formatted as vigil's figures name them), a new strand and a
-// cancellation_signal, and `co_spawn`s onto the strand a frame that awaits the body inside
-// try/catch, bound to the signal's slot; the completion dispatches to one common strand, which
-// releases the record.
+// `lifecycle`'s, `start_idle`'s and `shutdown_error_codes`'s work through it. Per task, the shape
+// makes a shared record holding the task's name (formatted as vigil's figures name them), a new
+// strand and a cancellation_signal, and `co_spawn`s onto the strand a frame that awaits the body
+// inside try/catch, bound to the signal's slot; the completion dispatches to one common strand,
+// which releases the record. The shape stops its idle tasks as vigil's shutdown does: the common
+// strand posts a terminal cancellation to every task's strand.
 //
 // Each figure runs, interleaved: the shape, vigil (the figure's vigil side), raw Asio (its
 // baseline) and, for the lifecycle, the shape without its strand (attempts on the io_context's
@@ -99,35 +101,52 @@ double shape_lifecycle_seconds(std::size_t n, bool own_strand) {
   return seconds_between(t0, t1);
 }
 
-double shape_start_seconds(std::size_t n) {
+/// What the shape's idle fleet took: to start (submission to the last one waiting) and to
+/// stop (the stop request to the last end reported).
+struct idle_timings {
+  double start_seconds = 0;
+  double stop_ms = 0;
+};
+
+/// Starts `n` idle tasks (error-code waits) through the shape, then stops them as vigil's
+/// shutdown does: the common strand posts a terminal cancellation to every task's strand.
+idle_timings shape_idle(std::size_t n) {
   asio::io_context io;
   const common_strand common = asio::make_strand(io.get_executor());
   idle_fleet fleet{.target = n};
   std::vector<std::shared_ptr<shape_record>> records;
   records.reserve(n);
-  steady::time_point t0;
-  steady::time_point t1;
+  steady::time_point submitted;
+  steady::time_point all_waiting;
+  steady::time_point stop_requested;
+  steady::time_point all_ended;
   std::size_t ended = 0;
+  auto stop_all = [&] {
+    stop_requested = steady::now();
+    for (const auto& record : records)
+      asio::post(record->strand,
+                 [record] { record->signal.emit(asio::cancellation_type::terminal); });
+  };
   fleet.on_all_started = [&] {
-    t1 = steady::now();
-    asio::post(common, [&] {  // once the last one waits too: stop them all
-      for (const auto& record : records)
-        asio::post(record->strand,
-                   [record] { record->signal.emit(asio::cancellation_type::terminal); });
-    });
+    all_waiting = steady::now();
+    asio::post(common, stop_all);  // once the last one waits too
+  };
+  auto on_end = [&] {
+    if (++ended == n)
+      all_ended = steady::now();
   };
   auto submit = [&] {
-    t0 = steady::now();
+    submitted = steady::now();
     for (std::size_t i = 0; i < n; ++i)
       records.push_back(spawn_shaped(io, common, fmt::format("idle{}", i), true,
-                                     asio_idle(&fleet, cancel_style::error_codes),
-                                     [&ended] { ++ended; }));
+                                     asio_idle(&fleet, cancel_style::error_codes), on_end));
   };
   asio::post(common, submit);
   io.run();
-  expect(fleet.started == n && ended == n, "start_idle_floor: the shape started {} of {} tasks",
-         fleet.started, n);
-  return seconds_between(t0, t1);
+  expect(fleet.started == n && ended == n, "the shape started {} and ended {} of {} idle tasks",
+         fleet.started, ended, n);
+  return {seconds_between(submitted, all_waiting),
+          seconds_between(stop_requested, all_ended) * 1e3};
 }
 
 }  // namespace
@@ -157,7 +176,7 @@ void start_idle_floor(const options& opt) {
   const auto m =
       measure_sides(count_label(n) + " idle tasks", "tasks/s", repetitions, opt.warm_up(),
                     {
-                        {"shape", [&] { return rate(shape_start_seconds(n)); }},
+                        {"shape", [&] { return rate(shape_idle(n).start_seconds); }},
                         {"vigil", [&] { return rate(vigil_start_seconds(n)); }},
                         {"asio", [&] { return rate(asio_start_seconds(n)); }},
                     });
@@ -166,6 +185,22 @@ void start_idle_floor(const options& opt) {
       "tasks/s, {:.2f} of the shape)\n",
       number(m[0]), number(m[2]), throughput_ratio(m[0], m[2]), number(m[1]),
       throughput_ratio(m[1], m[0]));
+  std::fflush(stdout);
+}
+
+void shutdown_floor(const options& opt) {
+  const std::size_t n = opt.size(100'000);
+  const auto m = measure_sides(
+      fmt::format("shutdown_error_codes stop {}", count_label(n)), "ms", repetitions, opt.warm_up(),
+      {
+          {"shape", [&] { return shape_idle(n).stop_ms; }},
+          {"vigil", [&] { return vigil_shutdown_ms(n, cancel_style::error_codes); }},
+          {"asio", [&] { return asio_shutdown_ms(n, cancel_style::error_codes); }},
+      });
+  fmt::print(
+      "shutdown_floor: shape {} ms, asio {} ms, ratio {:.2f} (vigil {} ms, {:.2f} of the "
+      "shape)\n",
+      number(m[0]), number(m[2]), cost_ratio(m[0], m[2]), number(m[1]), cost_ratio(m[1], m[0]));
   std::fflush(stdout);
 }
 

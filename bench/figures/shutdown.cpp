@@ -33,8 +33,6 @@
 
 namespace bench {
 
-namespace {
-
 double vigil_shutdown_ms(std::size_t n, cancel_style style) {
   asio::io_context io;
   vigil::supervisor sup{io.get_executor()};
@@ -96,6 +94,8 @@ double asio_shutdown_ms(std::size_t n, cancel_style style) {
          threw, n);
   return seconds_between(t0, t1) * 1e3;
 }
+
+namespace {
 
 void one_style(const options& opt, std::string_view figure, std::size_t n, cancel_style style) {
   const medians m = measure(
