@@ -46,6 +46,10 @@ struct attempt_state : std::enable_shared_from_this<attempt_state> {
         stop_grace(grace),
         last_heartbeat(started.time_since_epoch().count()) {}
 
+  const std::string& name() const noexcept { return task->name; }
+  /// The task's strand: the attempt runs here.
+  const asio::any_io_executor& executor() const noexcept { return task->executor; }
+
   const std::shared_ptr<const task_handle_state> task;  ///< its name and strand
   const std::uint32_t attempt;
   const std::weak_ptr<attempt_observer> observer;
@@ -56,10 +60,6 @@ struct attempt_state : std::enable_shared_from_this<attempt_state> {
   std::atomic<clock::rep> stop_deadline{time_point::max().time_since_epoch().count()};
   std::atomic<bool> ready{false};  ///< `task_context::ready()` was called
   std::atomic<clock::rep> last_heartbeat;
-
-  const std::string& name() const noexcept { return task->name; }
-  /// The task's strand: the attempt runs here.
-  const asio::any_io_executor& executor() const noexcept { return task->executor; }
 
   /// Bound to the attempt's `co_spawn`; emitted only on `executor()` (Asio's thread rules).
   asio::cancellation_signal signal;
