@@ -31,6 +31,7 @@ set(VIGIL_PUBLIC_HEADERS
     include/vigil/detail/attempt_state.hpp
     include/vigil/detail/bus_run_slot.hpp
     include/vigil/detail/first_of.hpp
+    include/vigil/detail/deadline.hpp
     include/vigil/systemd_notifier.hpp
     include/vigil/running_handle.hpp
     include/vigil/message_bus.hpp

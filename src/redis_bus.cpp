@@ -1,6 +1,7 @@
 #include <vigil/redis_bus.hpp>
 
 #include <vigil/detail/bus_run_slot.hpp>
+#include <vigil/detail/deadline.hpp>
 
 #include "tcp_connect.hpp"
 #include "text.hpp"
@@ -355,7 +356,7 @@ asio::awaitable<void> read_loop(std::shared_ptr<detail::redis_state> s,
         }
         co_await deliver(*s, *c, reply->element[1], handler, crash);
         if (claim_from == "0-0")  // a full sweep: the next one when entries may have idled
-          next_claim = steady_clock::now() + o.claim_idle;
+          next_claim = detail::deadline_after(steady_clock::now(), o.claim_idle);
         continue;
       }
       const duration wait = std::clamp<duration>(next_claim - now, 1ms, o.block);
@@ -469,7 +470,8 @@ asio::awaitable<running_handle> redis_bus::start(handler_type handler) {
     co_return *going_on;
   // Arguments named: GCC 12 may destroy a temporary inside a co_await expression twice.
   const redis_bus_options& o = s->options;
-  const steady_clock::time_point deadline = steady_clock::now() + o.connect_timeout;
+  const steady_clock::time_point deadline =
+      detail::deadline_after(steady_clock::now(), o.connect_timeout);
   std::string prefix = fmt::format("vigil: redis_bus '{}'", o.name);
   auto connection = std::make_shared<redis_connection>(s->socket, prefix);
   std::shared_ptr<const void> owner = s;

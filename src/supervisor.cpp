@@ -1,5 +1,6 @@
 #include <vigil/supervisor.hpp>
 
+#include <vigil/detail/deadline.hpp>
 #include <vigil/errors.hpp>
 
 #include "name_index.hpp"
@@ -854,7 +855,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     hold(failed);
     emit(event_kind::backoff_scheduled, failed->name(), failed->attempts + 1, delay,
          std::move(note));
-    const time_point at = clock::now() + delay;
+    const time_point at = deadline_after(clock::now(), delay);
     group_restart_at_ = group_pending_ ? std::max(group_restart_at_, at) : at;
     group_pending_ = true;
     bool after_failed = false;
@@ -899,11 +900,11 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       }
       stopping_now_ = next;
       enter(*next, task_state::stopping);
-      time_point deadline = clock::now() + next->spec.stop_grace;
+      time_point deadline = deadline_after(clock::now(), next->spec.stop_grace);
       if (shutting_down_)  // the shutdown's grace may end first
-        deadline = std::min(deadline, shutdown_started_ + options_.shutdown_grace);
+        deadline = std::min(deadline, shutdown_deadline());
       request_stop(*next->current, deadline);
-      arm(next, clock::now() + next->spec.stop_grace,
+      arm(next, deadline_after(clock::now(), next->spec.stop_grace),
           [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
     }
     if (!stopping_now_ && stop_queue_.empty() && group_pending_ && !shutting_down_) {
@@ -962,7 +963,8 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       try_start(record, now);  // no timer (and no timerfd update) for an immediate restart
       return;
     }
-    arm(record, now + delay, [](supervisor_core& self, const record_ptr& r) { self.try_start(r); });
+    arm(record, deadline_after(now, delay),
+        [](supervisor_core& self, const record_ptr& r) { self.try_start(r); });
   }
 
   /// Arms the attempt's watchdog at the earlier of its timeout and its stall deadline (one
@@ -974,11 +976,13 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       return;
     time_point deadline = time_point::max();
     if (spec.timeout)
-      deadline = record->started_at + *spec.timeout;
+      deadline = deadline_after(record->started_at, *spec.timeout);
     if (spec.stall_timeout)
-      deadline = std::min(deadline, last_heartbeat(*record->current) + *spec.stall_timeout);
+      deadline =
+          std::min(deadline, deadline_after(last_heartbeat(*record->current), *spec.stall_timeout));
     if (awaiting_ready)
-      deadline = std::min(deadline, record->started_at + *options_.readiness_timeout);
+      deadline =
+          std::min(deadline, deadline_after(record->started_at, *options_.readiness_timeout));
     arm(record, deadline, [](supervisor_core& self, const record_ptr& r) { self.on_watch(r); });
   }
 
@@ -1015,8 +1019,9 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     record->failure.set(attempt->cut_short, reason);  // kept even if abandoned later
     emit(kind, record->name(), attempt->attempt, limit, std::move(reason));
     enter(*record, task_state::stopping);
-    request_stop(*attempt, clock::now() + record->spec.stop_grace);
-    arm(record, clock::now() + record->spec.stop_grace,
+    const time_point deadline = deadline_after(clock::now(), record->spec.stop_grace);
+    request_stop(*attempt, deadline);
+    arm(record, deadline,
         [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
   }
 
@@ -1053,10 +1058,9 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       case task_state::running:
       case task_state::stopping:
         enter(*record, task_state::stopping, now);
-        request_stop(*record->current,
-                     grace ? now + *grace : shutdown_started_ + options_.shutdown_grace);
+        request_stop(*record->current, grace ? deadline_after(now, *grace) : shutdown_deadline());
         if (grace)
-          arm(record, now + *grace,
+          arm(record, deadline_after(now, *grace),
               [](supervisor_core& self, const record_ptr& r) { self.abandon_after_grace(r); });
         else
           disarm(*record);
@@ -1180,6 +1184,11 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
     asio::post(strand_, [self = shared_from_this()] { self->begin_shutdown(); });
   }
 
+  /// When the shutdown's grace ends.
+  time_point shutdown_deadline() const {
+    return deadline_after(shutdown_started_, options_.shutdown_grace);
+  }
+
   void begin_shutdown() {
     shutting_down_ = true;
     shutdown_started_ = clock::now();
@@ -1215,7 +1224,7 @@ class supervisor_core final : public std::enable_shared_from_this<supervisor_cor
       finish_shutdown(false);
       return;
     }
-    shutdown_timer_.expires_after(options_.shutdown_grace);
+    shutdown_timer_.expires_at(shutdown_deadline());
     shutdown_timer_.async_wait([self = shared_from_this(), run = run_number_](std::error_code ec) {
       if (!ec && run == self->run_number_ && !self->shutdown_finished_)
         self->shutdown_grace_expired();

@@ -549,6 +549,59 @@ TEST_CASE("result(timeout) waits for the next response, or not at all past the l
   }());
 }
 
+TEST_CASE("duration::max() means never: result(max) waits, a breaker's max cooldown stays open",
+          "[requests][breaker]") {
+  asio::io_context io;
+  auto peer = std::make_shared<fake_peer>();
+  gate release;
+  peer->hold = release;
+  runner requests(io.get_executor(), peer->sender(peer));
+  auto breaker = std::make_shared<vigil::circuit_breaker>(
+      vigil::circuit_breaker_options{.failure_threshold = 1, .cooldown = vigil::duration::max()});
+  auto failing_peer = std::make_shared<fake_peer>();
+  failing_peer->always_fail = true;
+  runner guarded(io.get_executor(), failing_peer->sender(failing_peer), {breaker});
+  run(io, [&]() -> asio::awaitable<void> {
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
+    std::string out;
+    int finished = 0;
+    send_in_background(ex, requests, 4, out, finished);
+    co_await peer->first_call.wait();
+    std::optional<int> got;
+    bool answered = false;
+    asio::co_spawn(ex, requests.result(vigil::duration::max()),
+                   [&](std::exception_ptr, std::optional<int> r) {
+                     got = r;
+                     answered = true;
+                   });
+    co_await pause(20ms);  // a deadline overflowed into the past would have ended it by now
+    CHECK_FALSE(answered);
+    release.open();
+    co_await until([&] { return answered; });
+    CHECK(got == 40);
+
+    std::string first;
+    try {
+      (void)co_await guarded.request(1);
+    } catch (const std::exception& e) {
+      first = e.what();
+    }
+    CHECK(first == "peer refused 1");
+    CHECK(breaker->state() == vigil::breaker_state::open);
+    bool failed_fast = false;
+    try {
+      (void)co_await guarded.request(2);
+    } catch (const vigil::circuit_open&) {
+      failed_fast = true;
+    }
+    CHECK(failed_fast);
+    CHECK(failing_peer->calls_made() == std::vector<int>{1});
+    co_await requests.close();
+    co_await guarded.close();
+    co_await until([&] { return finished == 1; });
+  }());
+}
+
 namespace {
 
 /// A strategy of a user's own: counts the calls that pass through it.

@@ -4,6 +4,7 @@
 #include "support.hpp"
 
 #include <csignal>
+#include <ctime>
 
 using namespace vigil_test;
 using K = vigil::event_kind;
@@ -107,6 +108,45 @@ asio::awaitable<void> shutdown_is_idempotent(harness& h) {
 }
 
 }  // namespace
+
+namespace {
+
+/// `duration::max()` means "never" for every time span of a spec: added to the clock as it
+/// is, it would overflow into the past and fire at once.
+asio::awaitable<void> max_durations_never_fire(harness& h, gate release) {
+  auto patient = quick_spec("patient", stuck_task(release));
+  patient.timeout = vigil::duration::max();
+  patient.stall_timeout = vigil::duration::max();
+  patient.stop_grace = vigil::duration::max();
+  auto handle = h.sup.add(std::move(patient));
+  co_await read_until(h.events, K::attempt_starting, "patient");
+  // A watchdog deadline in the past re-arms itself at once, over and over: the idle
+  // supervisor would burn the CPU while it waits.
+  const std::clock_t cpu_before = std::clock();
+  asio::steady_timer settle(co_await asio::this_coro::executor, 60ms);
+  co_await settle.async_wait(asio::use_awaitable);
+  const double cpu_ms = 1000.0 * static_cast<double>(std::clock() - cpu_before) / CLOCKS_PER_SEC;
+  CHECK(cpu_ms < 30.0);
+  const std::vector<vigil::task_snapshot> tasks = co_await h.sup.snapshot();
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].state == vigil::task_phase::running);
+  CHECK(tasks[0].attempt == 1);
+
+  // Removed, it ignores the cancellation for a while: a max stop_grace waits for it.
+  CHECK(h.sup.remove("patient"));
+  settle.expires_after(30ms);
+  co_await settle.async_wait(asio::use_awaitable);
+  release.open();
+  const vigil::task_outcome ended = co_await handle.wait();
+  CHECK(ended != outcome::abandoned);
+}
+
+}  // namespace
+
+TEST_CASE("duration::max() timeouts and grace periods never fire", "[supervisor][shutdown]") {
+  harness h;
+  h.run(max_durations_never_fire(h, gate{}));
+}
 
 TEST_CASE("every shutdown call returns the same result", "[supervisor][shutdown]") {
   harness h;

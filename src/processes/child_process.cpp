@@ -1,5 +1,6 @@
 #include <vigil/processes/child_process.hpp>
 
+#include <vigil/detail/deadline.hpp>
 #include <vigil/detail/first_of.hpp>
 
 #include "process_state.hpp"
@@ -61,7 +62,7 @@ asio::awaitable<bool> group_ends_by(std::shared_ptr<process_state> state, time_p
     const time_point now = clock::now();
     if (now >= deadline)
       co_return false;
-    poll.expires_at(std::min(deadline, now + interval));
+    poll.expires_at(std::min(deadline, detail::deadline_after(now, interval)));
     co_await poll.async_wait(asio::use_awaitable);
     interval = std::min<duration>(interval * 2, std::chrono::milliseconds(50));
   }
@@ -198,7 +199,8 @@ asio::awaitable<exit_status> stop_until(std::shared_ptr<process_state> state, ti
 asio::awaitable<void> deliver_output(std::shared_ptr<process_state> state, duration linger) {
   if (!state->on_output || state->output_done.is_set())
     co_return;
-  auto race = first_of(state->strand, wait_output(state), sleep_until(clock::now() + linger));
+  auto race = first_of(state->strand, wait_output(state),
+                       sleep_until(detail::deadline_after(clock::now(), linger)));
   (void)co_await std::move(race);
   if (!state->output_done.is_set())  // closed on the readers' strand: reads end there
     asio::post(state->strand, [state] { close_output(*state); });
@@ -334,7 +336,7 @@ asio::awaitable<exit_status> wait_impl(std::shared_ptr<process_state> state) {
 
 asio::awaitable<std::optional<exit_status>> wait_for_impl(std::shared_ptr<process_state> state,
                                                           duration timeout) {
-  auto exit = detail::exited_by(state, clock::now() + timeout);
+  auto exit = detail::exited_by(state, detail::deadline_after(clock::now(), timeout));
   if (!co_await std::move(exit))
     co_return std::nullopt;
   auto finish = finish_wait(state);
@@ -370,7 +372,9 @@ asio::awaitable<exit_status> stop_impl(std::shared_ptr<process_state> state, dur
     result = state->stop_done;
   }
   if (first)
-    asio::co_spawn(state->strand, run_stop(state, clock::now() + grace, result), asio::detached);
+    asio::co_spawn(state->strand,
+                   run_stop(state, detail::deadline_after(clock::now(), grace), result),
+                   asio::detached);
   const stop_result r = co_await result->async_wait(asio::use_awaitable);
   if (r.error)
     std::rethrow_exception(r.error);

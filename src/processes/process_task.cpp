@@ -1,5 +1,6 @@
 #include <vigil/processes/process_task.hpp>
 
+#include <vigil/detail/deadline.hpp>
 #include <vigil/detail/first_of.hpp>
 #include <vigil/errors.hpp>
 #include <vigil/processes/child_process.hpp>
@@ -110,8 +111,10 @@ struct cleanup_plan {
 /// so that the attempt ends inside the grace instead of being abandoned.
 cleanup_plan plan_cleanup(const task_context& ctx) {
   const time_point now = clock::now();
-  if (!ctx.stop_requested())
-    return {now + ctx.stop_grace(), now + ctx.stop_grace() + std::chrono::milliseconds(500)};
+  if (!ctx.stop_requested()) {
+    const time_point kill_at = detail::deadline_after(now, ctx.stop_grace());
+    return {kill_at, detail::deadline_after(kill_at, std::chrono::milliseconds(500))};
+  }
   const time_point deadline = ctx.stop_deadline();
   const duration left = std::max(deadline - now, duration::zero());
   const duration reserve = std::min<duration>(left / 4, std::chrono::milliseconds(250));

@@ -1,5 +1,7 @@
 #include <vigil/requests/circuit_breaker.hpp>
 
+#include <vigil/detail/deadline.hpp>
+
 #include "../text.hpp"
 
 #include <asio/error.hpp>
@@ -43,7 +45,8 @@ circuit_breaker::circuit_breaker(circuit_breaker_options options) : options_(opt
 
 breaker_state circuit_breaker::state() const {
   std::lock_guard lock(mutex_);
-  if (state_ == breaker_state::open && clock::now() >= opened_at_ + options_.cooldown)
+  if (state_ == breaker_state::open &&
+      clock::now() >= detail::deadline_after(opened_at_, options_.cooldown))
     return breaker_state::half_open;
   return state_;
 }
@@ -62,7 +65,7 @@ circuit_breaker::admission circuit_breaker::admit() {
     return {false, generation_};
   if (state_ == breaker_state::open) {
     const auto now = clock::now();
-    const auto reopen = opened_at_ + options_.cooldown;
+    const auto reopen = detail::deadline_after(opened_at_, options_.cooldown);
     if (now < reopen)
       throw circuit_open(std::chrono::duration_cast<duration>(reopen - now));
     enter(breaker_state::half_open);

@@ -5,6 +5,7 @@
 /// circuit breaker, your own), with their responses awaited one by one or read as a stream.
 
 #include <vigil/chrono.hpp>
+#include <vigil/detail/deadline.hpp>
 #include <vigil/detail/first_of.hpp>
 #include <vigil/detail/oneshot.hpp>
 #include <vigil/detail/wait_queue.hpp>
@@ -389,7 +390,7 @@ class request_runner {
     static asio::awaitable<std::optional<Response>> result_within(std::shared_ptr<state> s,
                                                                   duration limit) {
       const asio::any_io_executor executor = co_await asio::this_coro::executor;
-      const auto deadline = std::chrono::steady_clock::now() + limit;
+      const time_point deadline = detail::deadline_after(clock::now(), limit);
       for (;;) {
         bool ended = false;
         if (auto ready = s->take_result(ended))
