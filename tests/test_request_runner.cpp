@@ -15,6 +15,7 @@
 #include <asio/cancellation_signal.hpp>
 #include <asio/this_coro.hpp>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -547,6 +548,55 @@ TEST_CASE("result(timeout) waits for the next response, or not at all past the l
     co_await until([&] { return finished == 1; });  // `out` outlives its writer
     CHECK(out == "ok 40");
   }());
+}
+
+namespace {
+
+/// A response whose copy throws while `copies_to_refuse` is above 0: copying a response is the
+/// one step after the send that can fail (its copy constructor, or memory).
+std::atomic<int> copies_to_refuse{0};
+
+struct touchy {
+  int value = 0;
+  explicit touchy(int v) : value(v) {}
+  touchy(const touchy& other) : value(other.value) {
+    if (copies_to_refuse.fetch_sub(1) > 0)
+      throw std::runtime_error("the response cannot be copied");
+  }
+  touchy(touchy&&) noexcept = default;
+  touchy& operator=(const touchy&) = default;
+  touchy& operator=(touchy&&) noexcept = default;
+};
+
+asio::awaitable<touchy> answer_touchy(int r) {
+  co_return touchy{r * 10};
+}
+
+}  // namespace
+
+TEST_CASE("a response that cannot be copied fails its request, and the next ones go out",
+          "[requests]") {
+  asio::io_context io;
+  copies_to_refuse = 1;  // the first copy: request 0's, into results()
+  vigil::request_runner<int, touchy> requests(io.get_executor(), answer_touchy);
+  run(
+      io,
+      [&]() -> asio::awaitable<void> {
+        std::string first;
+        try {
+          (void)co_await requests.request(0);
+        } catch (const std::runtime_error& e) {
+          first = e.what();
+        }
+        CHECK(first == "the response cannot be copied");
+        const touchy second = co_await requests.request(1);
+        CHECK(second.value == 10);
+        const touchy third = co_await requests.request(2);
+        CHECK(third.value == 20);
+        co_await requests.close();
+      }(),
+      5s);
+  copies_to_refuse = 0;
 }
 
 TEST_CASE("duration::max() means never: result(max) waits, a breaker's max cooldown stays open",

@@ -28,12 +28,19 @@ class oneshot {
   }
 
   /// As `set`, the waiters being woken through `done` (for a caller that holds a lock).
+  /// When copying the value for a waiter throws, nothing is set (waiters woken before it keep
+  /// their copy) and the exception propagates: the caller may set something else.
   bool set(deferred_completions& done, T value) {
     std::lock_guard lock(mutex_);
     if (value_)
       return false;
     value_.emplace(std::move(value));
-    waiters_.complete_all(done, {}, *value_);
+    try {
+      waiters_.complete_all(done, {}, *value_);
+    } catch (...) {
+      value_.reset();
+      throw;
+    }
     return true;
   }
 

@@ -262,14 +262,20 @@ class request_runner {
       detail::deferred_completions done;
       std::lock_guard lock(mutex);
       --in_flight;
-      if (result.response) {
-        if (results.size() >= options.results_capacity) {
-          results.pop_front();
-          ++dropped;
+      try {
+        if (result.response) {
+          if (results.size() >= options.results_capacity) {
+            results.pop_front();
+            ++dropped;
+          }
+          results.push_back(*result.response);
         }
-        results.push_back(*result.response);
+        it->done.set(done, std::move(result));
+      } catch (...) {
+        // The response could not be copied (its copy threw, or memory ran out): the request
+        // fails with why, and the worker goes on to the next one.
+        it->done.set(done, outcome{std::nullopt, std::current_exception()});
       }
-      it->done.set(done, std::move(result));
       result_waiters.complete_all(done, {}, true);
       if (drained())
         drained_waiters.complete_all(done, {}, true);
