@@ -265,8 +265,16 @@ journal_record parse_journal_line(std::string_view line) {
   std::string op;
   bool has_id = false;
   bool has_status = false;
+  const auto newer = [](std::int64_t v) {
+    return journal_version_error(fmt::format(
+        "format version {}, this vigil reads version 1 (the journal is left as it is)", v));
+  };
   in.object([&](const std::string& key) {
     run& r = record.r;
+    // The version comes first in every line vigil writes, and says how to read the rest: a newer
+    // line may hold fields this reader does not know, and must not be taken for a torn one.
+    if (version && *version != 1)
+      throw newer(*version);
     if (key == "v") {
       version = in.integer();
     } else if (key == "op") {
@@ -305,8 +313,7 @@ journal_record parse_journal_line(std::string_view line) {
   if (!version)
     throw std::runtime_error("no format version");
   if (*version != 1)
-    throw journal_version_error(fmt::format(
-        "format version {}, this vigil reads version 1 (the journal is left as it is)", *version));
+    throw newer(*version);
   if (!has_id || record.r.id.empty())
     throw std::runtime_error("no run id");
   if (op == "forget")
