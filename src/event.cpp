@@ -68,6 +68,8 @@ std::string_view to_string(event_kind kind) noexcept {
       return "run_failed";
     case event_kind::run_cancelled:
       return "run_cancelled";
+    case event_kind::run_unrecorded:
+      return "run_unrecorded";
     case event_kind::process_spawned:
       return "process_spawned";
     case event_kind::process_output:

@@ -24,6 +24,17 @@ void report(const task_context& ctx, event_kind kind, const std::string& bus,
   detail::report(ctx, std::move(e));
 }
 
+/// Awaits a bus's `stop()`; what it threw, if it threw.
+asio::awaitable<std::exception_ptr> failure_of(asio::awaitable<void> stopping) {
+  std::exception_ptr failure;
+  try {
+    co_await std::move(stopping);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  co_return failure;
+}
+
 /// Which run ended first, and how.
 struct first_end {
   std::size_t index = 0;
@@ -71,23 +82,25 @@ asio::awaitable<void> message_bus_worker::operator()(task_context ctx) const {
   // Past its stop_grace the supervisor abandons the attempt anyway.
   co_await asio::this_coro::reset_cancellation_state(
       [](asio::cancellation_type) { return asio::cancellation_type::none; });
+  // A stop() that throws breaks the bus's contract: it is reported as a crash of that bus, and
+  // the next bus still gets its stop.
+  const auto refused = [&](std::size_t i, const std::exception_ptr& e) {
+    report(ctx, event_kind::bus_crashed, (*entries)[i].name, "stop() threw: " + what_of(e));
+  };
   for (std::size_t i = runs.size(); i-- > 0;) {
     if (i == ended)
       continue;
-    try {
-      co_await (*entries)[i].stop();
-    } catch (...) {  // the run is left to end on its own; the next bus still gets its stop
-    }
-    if (runs[i].crashed())
+    if (const std::exception_ptr e = co_await failure_of((*entries)[i].stop()))
+      refused(i, e);
+    else if (runs[i].crashed())
       report(ctx, event_kind::bus_crashed, (*entries)[i].name, what_of(runs[i].error()));
     else
       report(ctx, event_kind::bus_stopped, (*entries)[i].name);
   }
   if (ended < runs.size()) {
-    try {
-      co_await (*entries)[ended].stop();  // leaves a crashed bus ready for the next attempt
-    } catch (...) {
-    }
+    // Leaves a crashed bus ready for the next attempt.
+    if (const std::exception_ptr e = co_await failure_of((*entries)[ended].stop()))
+      refused(ended, e);
   }
   if (failure)
     std::rethrow_exception(failure);

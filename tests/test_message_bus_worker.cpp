@@ -37,6 +37,24 @@ asio::awaitable<std::vector<vigil::event>> read_until_nth(vigil::subscription& e
   co_return co_await read_until(events, nth);
 }
 
+/// A memory bus whose stop() stops it, then throws: a bus breaking its contract.
+class throwing_stop final : public vigil::message_bus<std::string> {
+ public:
+  explicit throwing_stop(std::shared_ptr<bus> inner) : inner_(std::move(inner)) {}
+  const std::string& name() const noexcept override { return inner_->name(); }
+  asio::awaitable<vigil::running_handle> start(handler_type handler) override {
+    return inner_->start(std::move(handler));
+  }
+  asio::awaitable<void> stop() override {
+    co_await inner_->stop();
+    throw std::runtime_error("the broker hung up on the unsubscribe");
+  }
+  vigil::bus_counters counters() const override { return inner_->counters(); }
+
+ private:
+  std::shared_ptr<bus> inner_;
+};
+
 const std::initializer_list<K> bus_kinds = {
     K::attempt_starting, K::task_ready,     K::bus_started,    K::bus_stopped,
     K::bus_crashed,      K::message_failed, K::attempt_failed, K::attempt_canceled};
@@ -155,5 +173,31 @@ TEST_CASE("the supervisor's stop ends every bus cleanly within the grace", "[bus
     CHECK_FALSE(run.done());
     co_await a->stop();
     co_await h.sup.shutdown().wait();
+  }());
+}
+
+TEST_CASE("a bus whose stop() throws is reported as crashed, and the others still stop",
+          "[bus][worker]") {
+  harness h;
+  h.run([&]() -> asio::awaitable<void> {
+    auto a = std::make_shared<bus>(h.io.get_executor(), vigil::memory_bus_options{.name = "a"});
+    auto b = std::make_shared<throwing_stop>(
+        std::make_shared<bus>(h.io.get_executor(), vigil::memory_bus_options{.name = "b"}));
+    auto c = std::make_shared<bus>(h.io.get_executor(), vigil::memory_bus_options{.name = "c"});
+    gate handled;
+    vigil::message_bus_worker worker;
+    worker.add(a, picky(handled)).add(b, picky(handled)).add(c, picky(handled));
+    auto handle = h.sup.add(quick_spec("worker", worker));
+    co_await read_until(h.events, K::task_ready, "worker");
+    co_await h.sup.shutdown().wait();
+    const auto outcome = co_await handle.wait();
+    CHECK(outcome.kind == vigil::task_outcome::canceled);
+    const auto seen = co_await read_until(h.events, K::all_stopped_within_grace);
+    CHECK(trace(seen, bus_kinds) ==
+          std::vector<std::string>{"bus_stopped worker/c", "bus_crashed worker/b",
+                                   "bus_stopped worker/a", "attempt_canceled worker"});
+    for (const auto& e : seen)
+      if (e.kind == K::bus_crashed)
+        CHECK(e.reason == "stop() threw: the broker hung up on the unsubscribe");
   }());
 }

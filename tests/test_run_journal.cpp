@@ -6,6 +6,7 @@
 #include "support.hpp"
 
 #include <vigil/runs/run_registry.hpp>
+#include <vigil/runs/task_manager.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -23,6 +24,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -264,6 +266,90 @@ TEST_CASE("cleanup is journaled and compaction rewrites one line per run", "[run
   CHECK(again.size() == 2);
   CHECK(again.get(kept)->parameters.at("k") == "v");
   CHECK(again.get("appended-after-compaction").has_value());
+}
+
+namespace {
+
+/// Caps the size of the files this process writes at `bytes` (a full disk, for one file), with
+/// SIGXFSZ ignored so that writes past it fail with EFBIG; restores both when it goes.
+class file_size_cap {
+ public:
+  explicit file_size_cap(std::uintmax_t bytes) {
+    REQUIRE(::getrlimit(RLIMIT_FSIZE, &before_) == 0);
+    previous_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    rlimit capped = before_;
+    capped.rlim_cur = static_cast<rlim_t>(bytes);
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &capped) == 0);
+  }
+  ~file_size_cap() {
+    ::setrlimit(RLIMIT_FSIZE, &before_);
+    std::signal(SIGXFSZ, previous_handler_);
+  }
+  file_size_cap(const file_size_cap&) = delete;
+  file_size_cap& operator=(const file_size_cap&) = delete;
+
+ private:
+  rlimit before_{};
+  void (*previous_handler_)(int) = SIG_DFL;
+};
+
+asio::awaitable<std::string> after(gate g, std::string result) {
+  co_await g.wait();
+  co_return result;
+}
+
+}  // namespace
+
+TEST_CASE("a task_manager whose journal cannot be written retires its runs and says so",
+          "[runs][journal][task_manager]") {
+  temp_dir dir;
+  const fs::path path = dir.path / "runs.jsonl";
+  std::string first;
+  std::string second;
+  {
+    auto registry = std::make_shared<vigil::run_registry>(journal_at(path));
+    auto events = registry->events().subscribe(64);
+    asio::io_context io;
+    vigil::task_manager manager(io.get_executor(), registry, {.max_running = 1});
+    gate go;
+    auto second_ran = std::make_shared<std::atomic<bool>>(false);
+    const auto mark = [](std::shared_ptr<std::atomic<bool>> ran) -> asio::awaitable<void> {
+      ran->store(true);
+      co_return;
+    };
+    first = manager.start({.name = "first"}, after(go, "done"));
+    second = manager.start({.name = "second"}, mark(second_ran));  // queued behind the first
+
+    std::vector<vigil::event> unrecorded;
+    run(io, [&]() -> asio::awaitable<void> {
+      co_await read_until(events, vigil::event_kind::run_started, first);
+      file_size_cap full(fs::file_size(path));  // no room for one more line
+      go.open();
+      // The first run's end cannot be written; its slot goes to the second run, which cannot
+      // be marked running, so it does not run.
+      const auto both_unrecorded = [&](const vigil::event& e) {
+        if (e.kind == vigil::event_kind::run_unrecorded)
+          unrecorded.push_back(e);
+        return unrecorded.size() == 2;
+      };
+      co_await read_until(events, both_unrecorded);
+      co_await manager.wait_all();  // neither run keeps it waiting
+    }());
+    REQUIRE(unrecorded.size() == 2);
+    CHECK(unrecorded[0].task == first);
+    CHECK_THAT(unrecorded[0].reason,
+               Catch::Matchers::StartsWith("completed: ") && Catch::Matchers::Contains("write"));
+    CHECK(unrecorded[1].task == second);
+    CHECK_THAT(unrecorded[1].reason, Catch::Matchers::StartsWith("running: "));
+    CHECK_FALSE(second_ran->load());
+    CHECK(manager.active_count() == 0);
+    CHECK(registry->get(first)->status == S::running);  // the last status the journal holds
+    CHECK(registry->get(second)->status == S::queued);
+  }
+  // The file is whole: what could not be written is not half there.
+  vigil::run_registry reopened(journal_at(path));
+  CHECK(reopened.recovery().torn_tail.empty());
+  CHECK(reopened.recovery().interrupted == std::vector<std::string>{first, second});
 }
 
 TEST_CASE("a journal has one registry at a time", "[runs][journal][validation]") {

@@ -45,14 +45,15 @@ enum class event_kind : std::uint8_t {
   // Message buses of a `message_bus_worker` task; `task` is `<worker task>/<bus name>`.
   bus_started,     ///< the bus listens: its `start()` returned
   bus_stopped,     ///< the bus's run ended cleanly
-  bus_crashed,     ///< the bus's run crashed; `reason` is the exception's `what()`
+  bus_crashed,     ///< its run crashed, or its `stop()` threw; `reason` is `what()`
   message_failed,  ///< a handler threw on one message; `reason` is `what()`
   // Tracked runs of a `run_registry` (its own bus); `task` is the run's id.
-  run_queued,     ///< the run was added
-  run_started,    ///< the run is running
-  run_completed,  ///< its work returned
-  run_failed,     ///< its work threw or was interrupted; `reason` is its `error_message`
-  run_cancelled,  ///< it was cancelled; `reason` is its `error_message`, if any
+  run_queued,      ///< the run was added
+  run_started,     ///< the run is running
+  run_completed,   ///< its work returned
+  run_failed,      ///< its work threw or was interrupted; `reason` is its `error_message`
+  run_cancelled,   ///< it was cancelled; `reason` is its `error_message`, if any
+  run_unrecorded,  ///< a `task_manager` could not journal a transition; `reason` is `<to>: what()`
   // Child processes of a `process_task`; `task` is the task, or `<task>/stdout|stderr`.
   process_spawned,  ///< the program runs; `reason` is `pid <pid>: <argv[0]>`
   process_output,   ///< a line the child wrote; `task` is `<task>/stdout` or `<task>/stderr`

@@ -85,13 +85,24 @@ struct task_manager::state : std::enable_shared_from_this<state> {
 
   /// Moves the run to `to` in the registry. A run someone moved by hand meanwhile keeps the
   /// status they gave it: the registry refuses the transition, and that is the answer. A journal
-  /// that cannot be written fails the transition too; the run is retired all the same, and the
-  /// registry keeps its last recorded status (docs/runs.md, "Guarantees").
+  /// that cannot be written fails the transition too; the run is retired all the same, the
+  /// registry keeps its last recorded status (docs/runs.md, "Guarantees"), and `run_unrecorded`
+  /// says so.
   void record(const entry& e, run_status to, std::string detail) {  // under mutex
     try {
       registry->update(e.id, to, std::move(detail));
-    } catch (const std::exception&) {
+    } catch (const invalid_transition&) {
+    } catch (const std::exception& failure) {
+      unrecorded(e.id, to, failure);
     }
+  }
+
+  void unrecorded(const std::string& id, run_status to, const std::exception& failure) {
+    event e;
+    e.kind = event_kind::run_unrecorded;
+    e.task = id;
+    e.reason = fmt::format("{}: {}", to_string(to), failure.what());
+    registry->events().publish(std::move(e));
   }
 
   /// Forgets a run that has ended as `final_status`, wakes whoever waits on it, and hands the
@@ -171,9 +182,11 @@ struct task_manager::state : std::enable_shared_from_this<state> {
           registry->update(e->id, run_status::running);
           e->begun = true;
           return true;
-        } catch (const std::exception&) {  // moved by hand, or the journal failed: not to run
-          retire(e, registry->get(e->id).value_or(run{}).status, done, launches);
+        } catch (const invalid_transition&) {      // moved by hand meanwhile: not to run
+        } catch (const std::exception& failure) {  // the journal failed: not to run either
+          unrecorded(e->id, run_status::running, failure);
         }
+        retire(e, registry->get(e->id).value_or(run{}).status, done, launches);
       } else {
         record(*e, run_status::cancelled, e->cancel_reason);
         retire(e, run_status::cancelled, done, launches);

@@ -33,6 +33,7 @@ class journal_file;
 /// subscriber sees a run's transitions in order: `run_queued`, `run_started`, then one of
 /// `run_completed`, `run_failed`, `run_cancelled`, with `task` = the run's id and `reason` = its
 /// `error_message` where it has one. Publishing never blocks (the supervisor's event style).
+/// A `task_manager` that cannot journal a transition publishes `run_unrecorded` here too.
 ///
 /// With a journal (`run_registry(run_journal_options)`), every add, transition and cleanup is
 /// written to the file before the registry changes, and replayed when it is opened again.
