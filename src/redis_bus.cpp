@@ -432,6 +432,8 @@ std::optional<running_handle> request_stop(const std::shared_ptr<detail::redis_s
   std::optional<running_handle> run = s->slot.request_stop();
   if (run)
     asio::post(s->strand, [s] {
+      if (!s->slot.stop_requested())
+        return;  // that run ended, and a later one must not get this stop (see bus_run_slot)
       using phase = detail::redis_state::phase;
       if (s->now == phase::handling) {
         s->stop_signal.emit(asio::cancellation_type::terminal);

@@ -123,6 +123,8 @@ std::optional<running_handle> request_stop(const std::shared_ptr<detail::tcp_lin
   std::optional<running_handle> run = s->slot.request_stop();
   if (run)
     asio::post(s->strand, [s] {
+      if (!s->slot.stop_requested())
+        return;  // that run ended, and a later one must not get this stop (see bus_run_slot)
       s->stop_signal.emit(asio::cancellation_type::terminal);
       std::error_code ignored;
       s->socket.close(ignored);  // ends a pending read or connect

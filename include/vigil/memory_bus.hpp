@@ -173,6 +173,8 @@ class memory_bus final : public message_bus<T> {
     std::optional<running_handle> run = s->slot.request_stop();
     if (run)
       asio::post(s->strand, [s] {
+        if (!s->slot.stop_requested())
+          return;  // that run ended, and a later one must not get this stop (see bus_run_slot)
         s->stop_signal.emit(asio::cancellation_type::terminal);
         s->wake.cancel();
       });

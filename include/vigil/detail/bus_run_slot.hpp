@@ -57,6 +57,10 @@ struct bus_run_slot {
     return run.handle();
   }
 
+  /// Whether the current run is stopping. The adapter's loop asks it; so does the work that
+  /// `stop()` posts to the adapter's strand: by the time it runs, the run it was for may have
+  /// ended (it saw `stopping` first) and a new `start()` may have begun another, whose
+  /// connection a stale stop would cut.
   bool stop_requested() const {
     std::lock_guard lock(mutex);
     return stopping;
