@@ -16,6 +16,7 @@
 #include <asio/this_coro.hpp>
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -36,9 +37,10 @@ struct fake_peer {
   std::vector<clock_type::time_point> times;
   std::map<int, int> failures_left;  // request -> calls that fail before one succeeds
   bool always_fail = false;
-  std::optional<gate> hold;  // when set, each call waits for it (cancellable)...
-  std::optional<int> held;   // ...or only this request's calls, when set
-  gate first_call;           // opened by the first call
+  std::optional<gate> hold;          // when set, each call waits for it (cancellable)...
+  std::optional<int> held;           // ...or only this request's calls, when set
+  gate first_call;                   // opened by the first call
+  std::function<void(int)> on_call;  // when set, called with each request as its call begins
   int in_flight = 0;
   int peak = 0;
   int cancelled = 0;
@@ -63,6 +65,8 @@ struct fake_peer {
         wait = self->hold;
     }
     self->first_call.open();
+    if (self->on_call)
+      self->on_call(r);
     struct leave {
       fake_peer* peer;
       ~leave() {
@@ -460,6 +464,36 @@ TEST_CASE("a full queue makes request() wait for room", "[requests]") {
     co_await until([&] { return finished == 5; });
     CHECK(outcomes[4] == "ok 40");  // the callers that waited were queued in turn, not refused
     CHECK(peer->calls_made() == std::vector<int>{0, 1, 2, 3, 4});
+    co_await requests.close();
+  }());
+}
+
+TEST_CASE("room in a full queue goes to the caller that waited for it, not a later one",
+          "[requests]") {
+  asio::io_context io;
+  auto peer = std::make_shared<fake_peer>();
+  gate release;
+  peer->hold = release;
+  runner requests(io.get_executor(), peer->sender(peer), {}, {.queue_capacity = 1});
+  run(io, [&]() -> asio::awaitable<void> {
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
+    std::vector<std::string> outcomes(4);
+    int finished = 0;
+    // Request 1's call begins the moment it leaves the queue, and request 2 has waited for that
+    // room since it was made: a request made right then (3) must queue behind 2.
+    // (On the io_context's executor, not this body's strand: co_spawn then runs the request
+    // inline, up to its first suspension, inside the call.)
+    peer->on_call = [&](int r) {
+      if (r == 1)
+        send_in_background(io.get_executor(), requests, 3, outcomes[3], finished);
+    };
+    for (int r = 0; r < 3; ++r)  // 0 is sent, 1 queued, 2 waits for room
+      send_in_background(ex, requests, r, outcomes[static_cast<std::size_t>(r)], finished);
+    co_await peer->first_call.wait();
+    release.open();
+    co_await until([&] { return finished == 4; });
+    CHECK(peer->calls_made() == std::vector<int>{0, 1, 2, 3});
+    CHECK(outcomes == std::vector<std::string>{"ok 0", "ok 10", "ok 20", "ok 30"});
     co_await requests.close();
   }());
 }

@@ -97,8 +97,9 @@ class request_runner {
   request_runner(const request_runner&) = delete;
   request_runner& operator=(const request_runner&) = delete;
 
-  /// Queues `r` (waiting for room when `queue_capacity` requests are queued) and resolves with
-  /// its response, or rethrows the failure the chain gave up with.
+  /// Queues `r` (waiting for room when `queue_capacity` requests are queued, behind the callers
+  /// that began to wait before it) and resolves with its response, or rethrows the failure the
+  /// chain gave up with.
   /// @throws std::logic_error when the runner is closed (also for a request waiting for room
   ///         when `close()` came).
   /// Cancellation: a request still queued is taken out of the queue and never sent; one
@@ -160,6 +161,7 @@ class request_runner {
     struct item {
       explicit item(Request r) : request(std::move(r)) {}
       Request request;
+      detail::oneshot<bool> admitted;  // true once queued; false when close() refused it
       detail::oneshot<outcome> done;
     };
     using item_ptr = std::shared_ptr<item>;
@@ -191,52 +193,56 @@ class request_runner {
 
     std::mutex mutex;
     std::deque<item_ptr> queue;
+    std::deque<item_ptr> blocked;  // waiting for room in `queue`, oldest first
     std::size_t in_flight = 0;
     std::size_t workers = 0;
     bool closed = false;
     std::deque<Response> results;
     std::uint64_t dropped = 0;
-    detail::wait_queue<bool> room_waiters{mutex};     // request(): waiting for queue room
     detail::wait_queue<bool> result_waiters{mutex};   // readers: "look again"
     detail::wait_queue<bool> drained_waiters{mutex};  // close()
 
     bool drained() const noexcept { return closed && queue.empty() && in_flight == 0; }
 
-    /// True once queued; false when room came and the caller should try again.
+    /// Queues `it`, or lines it up behind the requests already waiting for room: `it->admitted`
+    /// is set once it is queued. Room goes to the oldest waiter, never to a later caller. True
+    /// when it was queued at once.
     /// @throws std::logic_error when closed.
-    asio::awaitable<bool> async_enqueue(const item_ptr& it) {
-      bool refused = false;
-      auto initiate = [&](auto handler) {
-        // The posted completion may resume the caller on another thread, and free this
-        // closure with its frame, before this function returns: after the post, use locals only.
-        const std::shared_ptr<state> self = this->shared_from_this();
-        bool start_worker = false;
-        {
-          detail::deferred_completions done;
-          std::lock_guard lock(mutex);
-          if (closed) {
-            refused = true;
-            done.post(std::move(handler), std::error_code{}, false);
-          } else if (queue.size() < options.queue_capacity) {
-            queue.push_back(it);
-            if (workers < options.concurrency) {
-              ++workers;
-              start_worker = true;
-            }
-            done.post(std::move(handler), std::error_code{}, true);
-          } else {
-            room_waiters.push(std::move(handler));
-          }
+    bool enqueue(const item_ptr& it) {
+      std::size_t new_workers = 0;
+      bool queued = false;
+      {
+        detail::deferred_completions done;
+        std::lock_guard lock(mutex);
+        if (closed)
+          throw std::logic_error("vigil: request_runner: closed, the request was not queued");
+        blocked.push_back(it);
+        new_workers = admit(done);
+        queued = blocked.empty();  // it was the last in line
+      }
+      spawn_workers(new_workers);
+      return queued;
+    }
+
+    /// Moves waiting requests into the queue while there is room, oldest first; how many
+    /// workers to start for them (`spawn_workers`, once the lock is released).
+    std::size_t admit(detail::deferred_completions& done) {  // under mutex
+      std::size_t new_workers = 0;
+      while (!blocked.empty() && queue.size() < options.queue_capacity) {
+        queue.push_back(blocked.front());  // first: should it throw, nothing is lost
+        blocked.pop_front();
+        queue.back()->admitted.set(done, true);  // for a caller that waits for it
+        if (workers < options.concurrency) {
+          ++workers;
+          ++new_workers;
         }
-        if (start_worker)  // here, not when the caller resumes: its executor may be slow
-          self->spawn_worker();
-      };
-      const bool queued =
-          co_await asio::async_initiate<decltype(asio::use_awaitable), void(std::error_code, bool)>(
-              initiate, asio::use_awaitable);
-      if (refused)
-        throw std::logic_error("vigil: request_runner: closed, the request was not queued");
-      co_return queued;
+      }
+      return new_workers;
+    }
+
+    void spawn_workers(std::size_t n) {
+      while (n-- > 0)
+        spawn_worker();
     }
 
     void spawn_worker() {
@@ -245,16 +251,21 @@ class request_runner {
 
     /// The next request to send, or null (and the worker is gone) when none is queued.
     item_ptr pop() {
-      detail::deferred_completions done;
-      std::lock_guard lock(mutex);
-      if (queue.empty()) {
-        --workers;
-        return nullptr;
+      item_ptr next;
+      std::size_t new_workers = 0;
+      {
+        detail::deferred_completions done;
+        std::lock_guard lock(mutex);
+        if (queue.empty()) {
+          --workers;
+          return nullptr;
+        }
+        next = std::move(queue.front());
+        queue.pop_front();
+        ++in_flight;
+        new_workers = admit(done);  // the room it made goes to the oldest waiting request
       }
-      item_ptr next = std::move(queue.front());
-      queue.pop_front();
-      ++in_flight;
-      room_waiters.complete_one(done, {}, false);  // room: it tries again
+      spawn_workers(new_workers);
       return next;
     }
 
@@ -281,35 +292,38 @@ class request_runner {
         drained_waiters.complete_all(done, {}, true);
     }
 
-    /// Wakes the next caller waiting for room, if there is room: for a caller that was woken
-    /// but leaves (cancelled) instead of taking it.
-    void pass_room() {
-      detail::deferred_completions done;
-      std::lock_guard lock(mutex);
-      if (!closed && queue.size() < options.queue_capacity)
-        room_waiters.complete_one(done, {}, false);
-    }
-
-    /// A cancelled request(): takes its item out of the queue if it is still there.
+    /// A cancelled request(): takes its item out of the line for room, or out of the queue,
+    /// if it is still there.
     void withdraw(const item_ptr& it) {
-      detail::deferred_completions done;
-      std::lock_guard lock(mutex);
-      const auto found = std::find(queue.begin(), queue.end(), it);
-      if (found == queue.end())
-        return;
-      queue.erase(found);
-      room_waiters.complete_one(done, {}, false);
-      if (drained()) {
-        result_waiters.complete_all(done, {}, true);
-        drained_waiters.complete_all(done, {}, true);
+      std::size_t new_workers = 0;
+      {
+        detail::deferred_completions done;
+        std::lock_guard lock(mutex);
+        if (const auto waiting = std::find(blocked.begin(), blocked.end(), it);
+            waiting != blocked.end()) {
+          blocked.erase(waiting);
+          return;
+        }
+        const auto found = std::find(queue.begin(), queue.end(), it);
+        if (found == queue.end())
+          return;
+        queue.erase(found);
+        new_workers = admit(done);
+        if (drained()) {
+          result_waiters.complete_all(done, {}, true);
+          drained_waiters.complete_all(done, {}, true);
+        }
       }
+      spawn_workers(new_workers);
     }
 
     void close_now() {
       detail::deferred_completions done;
       std::lock_guard lock(mutex);
       closed = true;
-      room_waiters.complete_all(done, {}, false);  // they find it closed
+      for (const item_ptr& it : blocked)  // still waiting for room: refused
+        it->admitted.set(done, false);
+      blocked.clear();
       if (drained()) {
         result_waiters.complete_all(done, {}, true);
         drained_waiters.complete_all(done, {}, true);
@@ -360,18 +374,14 @@ class request_runner {
 
     static asio::awaitable<Response> request(std::shared_ptr<state> s, Request r) {
       auto it = std::make_shared<item>(std::move(r));
-      try {
-        for (;;) {
-          const bool queued = co_await s->async_enqueue(it);
-          if (queued)
-            break;
-        }
-      } catch (...) {
-        s->pass_room();  // a wake-up meant for this caller may have been its last
-        throw;
-      }
+      const bool queued_at_once = s->enqueue(it);
       outcome result;
       try {
+        if (!queued_at_once) {  // waits for room, behind the requests that waited first
+          const bool queued = co_await it->admitted.async_wait(asio::use_awaitable);
+          if (!queued)
+            throw std::logic_error("vigil: request_runner: closed, the request was not queued");
+        }
         result = co_await it->done.async_wait(asio::use_awaitable);
       } catch (const std::system_error&) {
         s->withdraw(it);  // cancelled: if still unsent, it never will be
