@@ -12,6 +12,7 @@
 #include <vigil/requests/timeout.hpp>
 
 #include <asio/bind_cancellation_slot.hpp>
+#include <asio/bind_executor.hpp>
 #include <asio/cancellation_signal.hpp>
 #include <asio/this_coro.hpp>
 
@@ -94,11 +95,10 @@ struct fake_peer {
   }
 };
 
-/// Starts `requests.request(r)` in the background; its outcome lands in `out` ("ok N" or "error:
-/// …").
-void send_in_background(asio::any_io_executor ex, runner& requests, int r, std::string& out,
-                        int& finished) {
-  asio::co_spawn(ex, requests.request(r), [&out, &finished](std::exception_ptr e, int response) {
+/// As below, the request starting on `start`; its outcome still lands on `ex`.
+void send_in_background(asio::any_io_executor ex, asio::any_io_executor start, runner& requests,
+                        int r, std::string& out, int& finished) {
+  auto land = [&out, &finished](std::exception_ptr e, int response) {
     try {
       if (e)
         std::rethrow_exception(e);
@@ -107,7 +107,15 @@ void send_in_background(asio::any_io_executor ex, runner& requests, int r, std::
       out = fmt::format("error: {}", failure.what());
     }
     ++finished;
-  });
+  };
+  asio::co_spawn(std::move(start), requests.request(r), asio::bind_executor(ex, std::move(land)));
+}
+
+/// Starts `requests.request(r)` in the background; its outcome lands in `out` ("ok N" or "error:
+/// …").
+void send_in_background(asio::any_io_executor ex, runner& requests, int r, std::string& out,
+                        int& finished) {
+  send_in_background(ex, ex, requests, r, out, finished);
 }
 
 /// Waits on a timer: how the tests let time pass where time is what is tested.
@@ -481,11 +489,11 @@ TEST_CASE("room in a full queue goes to the caller that waited for it, not a lat
     int finished = 0;
     // Request 1's call begins the moment it leaves the queue, and request 2 has waited for that
     // room since it was made: a request made right then (3) must queue behind 2.
-    // (On the io_context's executor, not this body's strand: co_spawn then runs the request
-    // inline, up to its first suspension, inside the call.)
+    // (Started on the io_context's executor, not this body's strand, co_spawn runs the request
+    // inline, up to its first suspension, inside the call. Its outcome lands on the strand.)
     peer->on_call = [&](int r) {
       if (r == 1)
-        send_in_background(io.get_executor(), requests, 3, outcomes[3], finished);
+        send_in_background(ex, io.get_executor(), requests, 3, outcomes[3], finished);
     };
     for (int r = 0; r < 3; ++r)  // 0 is sent, 1 queued, 2 waits for room
       send_in_background(ex, requests, r, outcomes[static_cast<std::size_t>(r)], finished);

@@ -32,6 +32,7 @@
 #include <deque>
 #include <exception>
 #include <functional>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -192,8 +193,10 @@ class request_runner {
     const request_runner_options options;
 
     std::mutex mutex;
-    std::deque<item_ptr> queue;
-    std::deque<item_ptr> blocked;  // waiting for room in `queue`, oldest first
+    // Lists, so that a request moves from `blocked` to `queue` by a splice, which cannot throw:
+    // a hand-off that failed half-way would lose the request or hang its caller.
+    std::list<item_ptr> queue;
+    std::list<item_ptr> blocked;  // waiting for room in `queue`, oldest first
     std::size_t in_flight = 0;
     std::size_t workers = 0;
     bool closed = false;
@@ -229,8 +232,7 @@ class request_runner {
     std::size_t admit(detail::deferred_completions& done) {  // under mutex
       std::size_t new_workers = 0;
       while (!blocked.empty() && queue.size() < options.queue_capacity) {
-        queue.push_back(blocked.front());  // first: should it throw, nothing is lost
-        blocked.pop_front();
+        queue.splice(queue.end(), blocked, blocked.begin());
         queue.back()->admitted.set(done, true);  // for a caller that waits for it
         if (workers < options.concurrency) {
           ++workers;
