@@ -10,6 +10,8 @@
 #include <asio/use_awaitable.hpp>
 
 #include <cstddef>
+#include <exception>
+#include <string>
 #include <utility>
 
 namespace vigil {
@@ -82,25 +84,28 @@ asio::awaitable<void> message_bus_worker::operator()(task_context ctx) const {
   // Past its stop_grace the supervisor abandons the attempt anyway.
   co_await asio::this_coro::reset_cancellation_state(
       [](asio::cancellation_type) { return asio::cancellation_type::none; });
-  // A stop() that throws breaks the bus's contract: it is reported as a crash of that bus, and
-  // the next bus still gets its stop.
-  const auto refused = [&](std::size_t i, const std::exception_ptr& e) {
-    report(ctx, event_kind::bus_crashed, (*entries)[i].name, "stop() threw: " + what_of(e));
-  };
+  // A stop() that throws breaks the bus's contract: it is reported as a crash of that bus (with
+  // its run's own crash, if it had one), and the next bus still gets its stop.
   for (std::size_t i = runs.size(); i-- > 0;) {
     if (i == ended)
       continue;
-    if (const std::exception_ptr e = co_await failure_of((*entries)[i].stop()))
-      refused(i, e);
-    else if (runs[i].crashed())
-      report(ctx, event_kind::bus_crashed, (*entries)[i].name, what_of(runs[i].error()));
+    asio::awaitable<std::exception_ptr> stopping = failure_of((*entries)[i].stop());
+    const std::exception_ptr refused = co_await std::move(stopping);
+    std::string reason = runs[i].crashed() ? what_of(runs[i].error()) : std::string();
+    if (refused)
+      reason += (reason.empty() ? "stop() threw: " : "; stop() threw: ") + what_of(refused);
+    if (runs[i].crashed() || refused)
+      report(ctx, event_kind::bus_crashed, (*entries)[i].name, std::move(reason));
     else
       report(ctx, event_kind::bus_stopped, (*entries)[i].name);
   }
   if (ended < runs.size()) {
-    // Leaves a crashed bus ready for the next attempt.
-    if (const std::exception_ptr e = co_await failure_of((*entries)[ended].stop()))
-      refused(ended, e);
+    // Leaves a crashed bus ready for the next attempt. Its end was reported already: a stop()
+    // that throws here is one more event.
+    asio::awaitable<std::exception_ptr> stopping = failure_of((*entries)[ended].stop());
+    if (const std::exception_ptr refused = co_await std::move(stopping))
+      report(ctx, event_kind::bus_crashed, (*entries)[ended].name,
+             "stop() threw: " + what_of(refused));
   }
   if (failure)
     std::rethrow_exception(failure);

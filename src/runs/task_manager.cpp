@@ -92,17 +92,22 @@ struct task_manager::state : std::enable_shared_from_this<state> {
     try {
       registry->update(e.id, to, std::move(detail));
     } catch (const invalid_transition&) {
+    } catch (const std::out_of_range&) {  // moved to an end by hand, then cleaned up
     } catch (const std::exception& failure) {
       unrecorded(e.id, to, failure);
     }
   }
 
-  void unrecorded(const std::string& id, run_status to, const std::exception& failure) {
-    event e;
-    e.kind = event_kind::run_unrecorded;
-    e.task = id;
-    e.reason = fmt::format("{}: {}", to_string(to), failure.what());
-    registry->events().publish(std::move(e));
+  /// Publishes `run_unrecorded`. Never throws: the run must be retired all the same.
+  void unrecorded(const std::string& id, run_status to, const std::exception& failure) noexcept {
+    try {
+      event e;
+      e.kind = event_kind::run_unrecorded;
+      e.task = id;
+      e.reason = fmt::format("{}: {}", to_string(to), failure.what());
+      registry->events().publish(std::move(e));
+    } catch (...) {  // out of memory: the registry still holds the last recorded status
+    }
   }
 
   /// Forgets a run that has ended as `final_status`, wakes whoever waits on it, and hands the
@@ -183,6 +188,7 @@ struct task_manager::state : std::enable_shared_from_this<state> {
           e->begun = true;
           return true;
         } catch (const invalid_transition&) {      // moved by hand meanwhile: not to run
+        } catch (const std::out_of_range&) {       // moved by hand, then cleaned up: neither
         } catch (const std::exception& failure) {  // the journal failed: not to run either
           unrecorded(e->id, run_status::running, failure);
         }
