@@ -388,6 +388,65 @@ TEST_CASE("a breaker ignores the late outcome of a call admitted before it opene
   }());
 }
 
+namespace {
+
+/// A sender whose call fails with `operation_aborted` on its own, nobody having cancelled it
+/// (its socket closed under it, say); counts its calls.
+asio::awaitable<int> aborts_by_itself(std::shared_ptr<std::atomic<int>> calls, int) {
+  ++*calls;
+  throw std::system_error(asio::error::operation_aborted, "the socket was closed under the call");
+  co_return 0;
+}
+
+/// The text of what `call` threw; empty when it returned.
+asio::awaitable<std::string> failure_of(asio::awaitable<int> call) {
+  std::string what;
+  try {
+    co_await std::move(call);
+  } catch (const std::exception& e) {
+    what = e.what();
+  }
+  co_return what;
+}
+
+}  // namespace
+
+TEST_CASE("operation_aborted from the sender is a failure; the caller's cancellation is not",
+          "[requests][retry][breaker]") {
+  asio::io_context io;
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  const runner::sender aborting = [calls](int r) { return aborts_by_itself(calls, r); };
+  auto again = std::make_shared<vigil::retry>(quick_retry(2, 1ms));
+  auto breaker = std::make_shared<vigil::circuit_breaker>(vigil::circuit_breaker_options{2, 1h});
+  runner requests(io.get_executor(), aborting, {again, breaker});
+
+  // Cancelled by a timeout around them: retry does not call again, the breaker counts nothing.
+  auto peer = std::make_shared<fake_peer>();
+  peer->hold = gate{};  // never opens
+  auto held_breaker =
+      std::make_shared<vigil::circuit_breaker>(vigil::circuit_breaker_options{1, 1h});
+  runner timed(io.get_executor(), peer->sender(peer),
+               {std::make_shared<vigil::timeout>(20ms), again, held_breaker});
+  run(io, [&]() -> asio::awaitable<void> {
+    asio::awaitable<std::string> first = failure_of(requests.request(1));
+    const std::string aborted = co_await std::move(first);
+    CHECK_THAT(aborted, Catch::Matchers::Contains("closed under the call"));
+    CHECK(calls->load() == 2);  // called again, and both failures opened the breaker
+    CHECK(breaker->state() == vigil::breaker_state::open);
+    CHECK(again->retries() == 1);
+
+    asio::awaitable<std::string> second = failure_of(timed.request(7));
+    const std::string timed_out = co_await std::move(second);
+    CHECK_THAT(timed_out, Catch::Matchers::Contains("did not complete within"));
+    CHECK(peer->calls_made() == std::vector<int>{7});  // not called again
+    CHECK(peer->cancelled == 1);
+    CHECK(held_breaker->state() == vigil::breaker_state::closed);  // one failure would open it
+    CHECK(again->retries() == 1);
+    co_await requests.close();
+    co_await timed.close();
+  }());
+}
+
 TEST_CASE("retry over an open breaker waits the cooldown out", "[requests][retry][breaker]") {
   asio::io_context io;
   auto peer = std::make_shared<fake_peer>();

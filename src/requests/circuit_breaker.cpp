@@ -4,12 +4,12 @@
 
 #include "../text.hpp"
 
-#include <asio/error.hpp>
+#include <asio/cancellation_type.hpp>
+#include <asio/this_coro.hpp>
 
 #include <fmt/format.h>
 
 #include <exception>
-#include <system_error>
 
 namespace vigil {
 
@@ -99,16 +99,10 @@ asio::awaitable<void> circuit_breaker::invoke(const request_call& next) {
   } catch (...) {
     failure = std::current_exception();
   }
-  bool cancelled = false;
-  if (failure) {
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::system_error& e) {
-      cancelled = e.code() == asio::error::operation_aborted;
-    } catch (...) {
-    }
-  }
-  if (cancelled) {
+  // Cancelled by the caller (a timeout around the breaker, say), not an `operation_aborted` the
+  // sender threw on its own: that one is a failure of the peer like any other.
+  const asio::cancellation_type cancel = (co_await asio::this_coro::cancellation_state).cancelled();
+  if (failure && cancel != asio::cancellation_type::none) {
     if (call.trial) {
       std::lock_guard lock(mutex_);
       trial_under_way_ = false;  // still half-open: the next call is the trial

@@ -3,7 +3,6 @@
 #include <vigil/errors.hpp>
 #include <vigil/requests/circuit_breaker.hpp>
 
-#include <asio/error.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -12,23 +11,8 @@
 
 #include <algorithm>
 #include <stdexcept>
-#include <system_error>
 
 namespace vigil {
-
-namespace {
-
-bool is_cancellation(const std::exception_ptr& error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::system_error& e) {
-    return e.code() == asio::error::operation_aborted;
-  } catch (...) {
-    return false;
-  }
-}
-
-}  // namespace
 
 retry::retry(retry_options options)
     : options_(std::move(options)), random_(std::random_device{}()) {
@@ -38,8 +22,6 @@ retry::retry(retry_options options)
 }
 
 bool retry::worth_retrying(const std::exception_ptr& error) const {
-  if (is_cancellation(error))
-    return false;
   if (options_.retry_on)
     return options_.retry_on(error);
   try {
@@ -60,6 +42,8 @@ asio::awaitable<void> retry::invoke(const request_call& next) {
     } catch (...) {
       failure = std::current_exception();
     }
+    // The caller's cancellation, not an `operation_aborted` the sender threw on its own (its
+    // socket closed under it, say): that one is a failure like any other.
     const auto cancelled = (co_await asio::this_coro::cancellation_state).cancelled();
     if (attempt >= options_.max_attempts || cancelled != asio::cancellation_type::none ||
         !worth_retrying(failure))

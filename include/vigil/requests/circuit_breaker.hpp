@@ -43,9 +43,10 @@ struct circuit_breaker_options {
 /// Opens after `failure_threshold` consecutive failed calls and fails every call fast with
 /// `circuit_open` for `cooldown`; then lets one trial call through (half-open): its success
 /// closes the breaker, its failure opens it for another cooldown. A cancelled call counts as
-/// neither. Under `retry`, a request that finds it open waits for the cooldown to pass (`retry`
-/// waits at least `retry_after()` after `circuit_open`); over `retry` or alone, the requests
-/// fail fast while it is open.
+/// neither (an `operation_aborted` the sender threw without being cancelled is a failure). Under
+/// `retry`, a request that finds it open waits for the cooldown to pass (`retry` waits at least
+/// `retry_after()` after `circuit_open`); over `retry` or alone, the requests fail fast while it is
+/// open.
 class circuit_breaker final : public request_strategy {
  public:
   /// @throws std::invalid_argument for a `failure_threshold` of 0 or a non-positive cooldown.

@@ -22,7 +22,8 @@ struct retry_options {
   backoff_policy backoff =
       backoff_policy::exponential(std::chrono::milliseconds(100), std::chrono::seconds(5));
   /// Which failures are worth another call. Empty: every one except `fatal_error`.
-  /// Cancellation never retries, whatever this says.
+  /// Cancellation of the call never retries, whatever this says (an `operation_aborted` the
+  /// sender threw without being cancelled is a failure like any other).
   std::function<bool(const std::exception_ptr&)> retry_on{};
 };
 
